@@ -1,0 +1,146 @@
+"""The one configuration model, read from the environment.
+
+Every name here is part of the public contract documented in the README's configuration
+table. Secrets are ``SecretStr`` so that they never show up in a repr, a log line or a
+validation error. In Lambda the API keys are not in the environment at all: the functions
+get only the Secrets Manager ARNs (``*_SECRET_ARN``) and resolve them at cold start.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+from tasksync.errors import InvalidInput
+
+DEFAULT_CLOSE_API_URL = "https://api.close.com/api/v1"
+DEFAULT_CHARTMOGUL_API_URL = "https://api.chartmogul.com/v1"
+
+
+class SyncSettings(BaseModel):
+    """Settings for the receiver, worker, reconciler, local runner and CLI."""
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True, extra="ignore")
+
+    close_api_key: SecretStr | None = Field(default=None, alias="CLOSE_API_KEY")
+    close_api_url: str = Field(default=DEFAULT_CLOSE_API_URL, alias="CLOSE_API_URL")
+    close_webhook_signature_key: SecretStr | None = Field(default=None, alias="CLOSE_WEBHOOK_SIGNATURE_KEY")
+    chartmogul_api_key: SecretStr | None = Field(default=None, alias="CHARTMOGUL_API_KEY")
+    chartmogul_api_url: str = Field(default=DEFAULT_CHARTMOGUL_API_URL, alias="CHARTMOGUL_API_URL")
+
+    # Close task `_type`s to mirror; others are ignored and counted.
+    task_types: frozenset[str] = Field(default=frozenset({"lead"}), alias="TASK_TYPES")
+    # Close user email -> ChartMogul user email.
+    assignee_map: dict[str, str] = Field(default_factory=dict, alias="ASSIGNEE_MAP")
+    default_assignee: str | None = Field(default=None, alias="DEFAULT_ASSIGNEE")
+
+    close_customer_field: str | None = Field(default=None, alias="CLOSE_CUSTOMER_FIELD")
+    chartmogul_data_source_uuid: str | None = Field(default=None, alias="CHARTMOGUL_DATA_SOURCE_UUID")
+    create_missing_customers: bool = Field(default=False, alias="CREATE_MISSING_CUSTOMERS")
+
+    signature_tolerance_seconds: int = Field(default=300, ge=0, alias="SIGNATURE_TOLERANCE_SECONDS")
+    reconcile_interval_seconds: int = Field(default=300, ge=1, alias="RECONCILE_INTERVAL_SECONDS")
+    auto_resume_webhook: bool = Field(default=False, alias="AUTO_RESUME_WEBHOOK")
+
+    # Deployment wiring (set by template.yaml or the local runner, not by users).
+    state_table: str = Field(default="tasksync-state", alias="STATE_TABLE")
+    idempotency_table: str = Field(default="tasksync-idempotency", alias="IDEMPOTENCY_TABLE")
+    queue_url: str | None = Field(default=None, alias="QUEUE_URL")
+    dlq_url: str | None = Field(default=None, alias="DLQ_URL")
+    close_api_key_secret_arn: str | None = Field(default=None, alias="CLOSE_API_KEY_SECRET_ARN")
+    chartmogul_api_key_secret_arn: str | None = Field(default=None, alias="CHARTMOGUL_API_KEY_SECRET_ARN")
+    signature_keys_secret_arn: str | None = Field(default=None, alias="SIGNATURE_KEYS_SECRET_ARN")
+
+    # Tuning.
+    customer_cache_ttl_seconds: int = Field(default=86400, ge=0, alias="CUSTOMER_CACHE_TTL_SECONDS")
+    create_lease_seconds: int = Field(default=120, ge=1, alias="CREATE_LEASE_SECONDS")
+    http_connect_timeout: float = Field(default=3.05, gt=0, alias="HTTP_CONNECT_TIMEOUT")
+    http_read_timeout: float = Field(default=10.0, gt=0, alias="HTTP_READ_TIMEOUT")
+    chartmogul_requests_per_second: float = Field(default=36.0, gt=0, alias="CHARTMOGUL_REQUESTS_PER_SECOND")
+    # Parked tasks are retried with capped exponential backoff: base * 2^(attempts-1), at most max.
+    park_retry_base_seconds: int = Field(default=60, ge=1, alias="PARK_RETRY_BASE_SECONDS")
+    park_retry_max_seconds: int = Field(default=6 * 3600, ge=1, alias="PARK_RETRY_MAX_SECONDS")
+
+    @field_validator("task_types", mode="before")
+    @classmethod
+    def _split_task_types(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            types = frozenset(part.strip() for part in value.split(",") if part.strip())
+            if not types:
+                raise ValueError("must name at least one Close task type, e.g. 'lead'")
+            return types
+        return value
+
+    @field_validator("assignee_map", mode="before")
+    @classmethod
+    def _parse_assignee_map(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            if not value.strip():
+                return {}
+            try:
+                parsed = json.loads(value)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"must be a JSON object of Close email to ChartMogul email ({exc.msg})") from None
+            if not isinstance(parsed, dict) or not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in parsed.items()
+            ):
+                raise ValueError("must be a JSON object of Close email to ChartMogul email")
+            # Emails compare case-insensitively.
+            return {k.strip().lower(): v.strip() for k, v in parsed.items()}
+        return value
+
+    @field_validator(
+        "default_assignee",
+        "close_customer_field",
+        "chartmogul_data_source_uuid",
+        "close_api_key",
+        "chartmogul_api_key",
+        "close_webhook_signature_key",
+        "queue_url",
+        "dlq_url",
+        "close_api_key_secret_arn",
+        "chartmogul_api_key_secret_arn",
+        "signature_keys_secret_arn",
+        mode="before",
+    )
+    @classmethod
+    def _blank_is_unset(cls, value: Any) -> Any:
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
+    @field_validator("close_api_url", "chartmogul_api_url")
+    @classmethod
+    def _strip_trailing_slash(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http(s) URL")
+        return value.rstrip("/")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> SyncSettings:
+        """Build settings from environment variables; raise InvalidInput naming the variable."""
+        aliases = {field.alias for field in cls.model_fields.values() if field.alias}
+        try:
+            return cls.model_validate({name: environ[name] for name in aliases if name in environ})
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            name = str(first["loc"][0]) if first["loc"] else "configuration"
+            # Never echo the input value: it may be a secret.
+            raise InvalidInput(name, first["msg"]) from None
+
+    def chartmogul_assignee_for(self, close_email: str | None) -> str | None:
+        """Map a Close user email to the ChartMogul assignee email.
+
+        Mapped users go through ASSIGNEE_MAP. Unmapped users fall back to DEFAULT_ASSIGNEE;
+        when no default is configured we use the Close email itself, so that a team whose
+        emails are the same in both tools needs no map at all.
+        """
+        if close_email:
+            mapped = self.assignee_map.get(close_email.strip().lower())
+            if mapped:
+                return mapped
+            return self.default_assignee or close_email
+        return self.default_assignee

@@ -1,0 +1,104 @@
+"""The HTTP plumbing shared by the Close and ChartMogul clients.
+
+One ``requests.Session`` per client for its lifetime (connection reuse matters on Lambda),
+connect and read timeouts on every call, Basic auth with the API key as the username, and a
+count of the calls made. No retries here: long waits belong to the queue, so the subclasses
+decide what one short retry (if any) is safe.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import requests
+
+from tasksync.errors import ApiError, NotFound, OutcomeUnknown, PermanentApiError, RetryableApiError
+
+RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+class JsonApiClient:
+    """Base client: subclasses set ``api_name`` and may override ``classify``."""
+
+    api_name = "api"
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        api_key: str,
+        connect_timeout: float = 3.05,
+        read_timeout: float = 10.0,
+        session: requests.Session | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout = (connect_timeout, read_timeout)
+        self.session = session or requests.Session()
+        self.session.auth = (api_key, "")
+        self.session.headers.update({"Accept": "application/json", "User-Agent": "tasksync/0.1"})
+        self.calls = 0
+        self._count_lock = threading.Lock()
+
+    def close(self) -> None:
+        self.session.close()
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        json_body: Any = None,
+        ok: tuple[int, ...] = (200, 201),
+    ) -> requests.Response:
+        """Make one call; return the response when its status is in ``ok``, else raise.
+
+        Timeouts and connection errors on writes raise OutcomeUnknown (the write may have
+        happened); on reads they raise RetryableApiError.
+        """
+        with self._count_lock:
+            self.calls += 1
+        url = f"{self.base_url}{path}"
+        try:
+            response = self.session.request(method, url, params=params, json=json_body, timeout=self.timeout)
+        except requests.exceptions.ConnectTimeout:
+            # Nothing reached the server: safe to retry even a POST.
+            raise RetryableApiError(self.api_name, method, path, None, message="connect timeout") from None
+        except (requests.exceptions.Timeout, requests.exceptions.ConnectionError) as exc:
+            kind = type(exc).__name__
+            if method in WRITE_METHODS:
+                raise OutcomeUnknown(self.api_name, method, path, None, message=kind) from None
+            raise RetryableApiError(self.api_name, method, path, None, message=kind) from None
+        if response.status_code in ok:
+            return response
+        raise self.classify(method, path, response)
+
+    def classify(self, method: str, path: str, response: requests.Response) -> ApiError:
+        """Turn an unexpected answer into the right error type."""
+        status = response.status_code
+        body = response.text
+        if status in RETRYABLE_STATUSES or status >= 500:
+            if method in WRITE_METHODS and status not in {429, 503}:
+                # A 500/502/504 on a write may come after the write was applied.
+                return OutcomeUnknown(self.api_name, method, path, status, body)
+            return RetryableApiError(self.api_name, method, path, status, body)
+        if status == 404:
+            return NotFound(self.api_name, method, path, status, body)
+        return PermanentApiError(self.api_name, method, path, status, body)
+
+    @staticmethod
+    def json(response: requests.Response, where: str) -> Any:
+        """Decode a JSON body; a broken body is a retryable fault, not a crash."""
+        try:
+            return response.json()
+        except ValueError:
+            raise RetryableApiError(
+                "api",
+                response.request.method or "?",
+                where,
+                response.status_code,
+                response.text[:200],
+                message="invalid JSON in response",
+            ) from None

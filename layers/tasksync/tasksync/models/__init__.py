@@ -1,0 +1,1 @@
+"""Domain models (pydantic v2) for Close and ChartMogul objects."""
