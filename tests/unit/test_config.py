@@ -1,0 +1,79 @@
+"""SyncSettings: the configuration contract read from the environment."""
+
+from __future__ import annotations
+
+import pytest
+
+from tasksync.config import SyncSettings
+from tasksync.errors import InvalidInput
+
+
+def test_defaults() -> None:
+    settings = SyncSettings.from_env({})
+    assert settings.close_api_url == "https://api.close.com/api/v1"
+    assert settings.chartmogul_api_url == "https://api.chartmogul.com/v1"
+    assert settings.task_types == frozenset({"lead"})
+    assert settings.signature_tolerance_seconds == 300
+    assert settings.reconcile_interval_seconds == 300
+    assert not settings.create_missing_customers
+    assert not settings.auto_resume_webhook
+
+
+def test_values_are_parsed_from_strings() -> None:
+    settings = SyncSettings.from_env(
+        {
+            "TASK_TYPES": "lead, missed_call,,",
+            "ASSIGNEE_MAP": '{"Ann@Close.example": "ann@cm.example"}',
+            "DEFAULT_ASSIGNEE": "cs@cm.example",
+            "CREATE_MISSING_CUSTOMERS": "true",
+            "AUTO_RESUME_WEBHOOK": "1",
+            "CHARTMOGUL_API_URL": "http://127.0.0.1:9/v1/",
+            "CLOSE_CUSTOMER_FIELD": "  ",
+        }
+    )
+    assert settings.task_types == frozenset({"lead", "missed_call"})
+    assert settings.assignee_map == {"ann@close.example": "ann@cm.example"}
+    assert settings.create_missing_customers
+    assert settings.auto_resume_webhook
+    assert settings.chartmogul_api_url == "http://127.0.0.1:9/v1"
+    assert settings.close_customer_field is None
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("ASSIGNEE_MAP", "not json"),
+        ("ASSIGNEE_MAP", "[1, 2]"),
+        ("TASK_TYPES", " , "),
+        ("SIGNATURE_TOLERANCE_SECONDS", "-1"),
+        ("CLOSE_API_URL", "ftp://x"),
+        ("CREATE_MISSING_CUSTOMERS", "perhaps"),
+    ],
+)
+def test_bad_values_raise_an_error_naming_the_variable(name: str, value: str) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        SyncSettings.from_env({name: value})
+    assert caught.value.field == name
+
+
+def test_secrets_never_show_in_repr_or_errors() -> None:
+    settings = SyncSettings.from_env({"CLOSE_API_KEY": "api_SECRET123", "CHARTMOGUL_API_KEY": "cmSECRET456"})
+    assert "SECRET" not in repr(settings)
+    with pytest.raises(InvalidInput) as caught:
+        SyncSettings.from_env({"CLOSE_API_KEY": "api_SECRET123", "SIGNATURE_TOLERANCE_SECONDS": "SECRET"})
+    assert "SECRET" not in str(caught.value)
+
+
+def test_assignee_mapping_and_fallbacks() -> None:
+    mapped = SyncSettings.from_env(
+        {
+            "ASSIGNEE_MAP": '{"ann@close.example": "ann@cm.example"}',
+            "DEFAULT_ASSIGNEE": "cs@cm.example",
+        }
+    )
+    assert mapped.chartmogul_assignee_for("Ann@close.example") == "ann@cm.example"
+    assert mapped.chartmogul_assignee_for("bob@close.example") == "cs@cm.example"
+    assert mapped.chartmogul_assignee_for(None) == "cs@cm.example"
+    no_default = SyncSettings.from_env({})
+    assert no_default.chartmogul_assignee_for("bob@close.example") == "bob@close.example"
+    assert no_default.chartmogul_assignee_for(None) is None
