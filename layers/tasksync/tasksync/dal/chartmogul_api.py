@@ -1,0 +1,307 @@
+"""ChartMogul REST client: the `ChartMogulApi` port over HTTP.
+
+How answers are classified (shared/research/chartmogul-api.md §1, §3):
+- PATCH answered 304 means nothing changed: ``update_task`` returns None.
+- 429, 503 (too many parallel connections), other 5xx and timeouts are retryable; a 429
+  becomes RateLimited carrying Retry-After when the server sent one.
+- A POST that times out after sending, or gets 500/502/504, raises OutcomeUnknown: tasks have
+  no idempotency key, so the caller must look for the task before creating it again.
+- Any other 4xx is a PermanentApiError carrying the raw body. ChartMogul answers errors in at
+  least four shapes, so callers inspect the body with the predicates at the bottom of this
+  module rather than parse one assumed structure.
+
+Writes are never retried here (the queue retries them, with the engine's duplicate checks).
+A GET that meets a 429 gets one retry after a short wait (at most 2 s); anything longer is
+the queue's job.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import quote
+
+import requests
+
+from tasksync.config import SyncSettings
+from tasksync.dal._http import JsonApiClient
+from tasksync.dal.pacing import RequestPacer
+from tasksync.errors import ApiError, InvalidInput, NotFound, PermanentApiError, RateLimited, RetryableApiError
+from tasksync.logic.ports import TaskPage
+from tasksync.models._parsing import parse_model
+from tasksync.models.chartmogul import ChartMogulCustomer, ChartMogulTask, TaskFields
+
+MAX_PER_PAGE = 200
+# One retry of a rate-limited GET, only when the advised wait is this short.
+MAX_GET_RETRY_WAIT_SECONDS = 2.0
+# Used when a 429 carries no Retry-After (UNVERIFIED whether ChartMogul sends one): the
+# server's window is one second long.
+DEFAULT_GET_RETRY_WAIT_SECONDS = 1.0
+
+
+class ChartMogulClient(JsonApiClient):
+    """Tasks and customers of one ChartMogul account."""
+
+    api_name = "chartmogul"
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        api_key: str,
+        connect_timeout: float = 3.05,
+        read_timeout: float = 10.0,
+        pacer: RequestPacer | None = None,
+    ) -> None:
+        super().__init__(base_url=base_url, api_key=api_key, connect_timeout=connect_timeout, read_timeout=read_timeout)
+        self.pacer = pacer
+
+    @classmethod
+    def from_settings(cls, settings: SyncSettings, api_key: str) -> ChartMogulClient:
+        return cls(
+            base_url=settings.chartmogul_api_url,
+            api_key=api_key,
+            connect_timeout=settings.http_connect_timeout,
+            read_timeout=settings.http_read_timeout,
+            pacer=RequestPacer(settings.chartmogul_requests_per_second),
+        )
+
+    # ----------------------------------------------------------------- transport
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        json_body: Any = None,
+        ok: tuple[int, ...] = (200, 201),
+    ) -> requests.Response:
+        self._pace(method, path)
+        try:
+            return super().request(method, path, params=params, json_body=json_body, ok=ok)
+        except RateLimited as exc:
+            wait = exc.retry_after if exc.retry_after is not None else DEFAULT_GET_RETRY_WAIT_SECONDS
+            if method != "GET" or wait > MAX_GET_RETRY_WAIT_SECONDS:
+                raise
+            time.sleep(max(wait, 0.0))
+        self._pace(method, path)
+        return super().request(method, path, params=params, json_body=json_body, ok=ok)
+
+    def _pace(self, method: str, path: str) -> None:
+        if self.pacer is not None:
+            self.pacer.acquire(method, path)
+
+    def classify(self, method: str, path: str, response: requests.Response) -> ApiError:
+        retry_after = _retry_after_seconds(response.headers.get("Retry-After"))
+        if response.status_code == 429:
+            return RateLimited(self.api_name, method, path, 429, response.text, retry_after=retry_after)
+        error = super().classify(method, path, response)
+        if isinstance(error, RetryableApiError) and retry_after is not None:
+            error.retry_after = retry_after
+        return error
+
+    # ----------------------------------------------------------------- tasks
+    def create_task(self, *, customer_uuid: str, fields: TaskFields) -> ChartMogulTask:
+        payload: dict[str, Any] = {"customer_uuid": customer_uuid, **fields.as_payload()}
+        if payload.get("completed_at") is None:
+            # An open task: leave the field out rather than send null on create.
+            payload.pop("completed_at", None)
+        response = self.request("POST", "/tasks", json_body=payload, ok=(200, 201))
+        return _task(self.json(response, "/tasks"))
+
+    def get_task(self, task_uuid: str) -> ChartMogulTask:
+        path = _task_path(task_uuid)
+        return _task(self.json(self.request("GET", path), path))
+
+    def list_tasks(
+        self,
+        *,
+        customer_uuid: str | None = None,
+        assignee: str | None = None,
+        due_date_on_or_after: str | None = None,
+        due_date_on_or_before: str | None = None,
+        completed: bool | None = None,
+        cursor: str | None = None,
+        per_page: int = MAX_PER_PAGE,
+    ) -> TaskPage:
+        params: dict[str, Any] = {
+            "customer_uuid": customer_uuid,
+            "assignee": assignee,
+            "due_date_on_or_after": due_date_on_or_after,
+            "due_date_on_or_before": due_date_on_or_before,
+            "completed": None if completed is None else ("true" if completed else "false"),
+            "cursor": cursor,
+            "per_page": per_page,
+        }
+        params = {key: value for key, value in params.items() if value is not None}
+        data = self.json(self.request("GET", "/tasks", params=params), "/tasks")
+        entries = _entries(data, "/tasks")
+        return TaskPage(
+            entries=[_task(entry) for entry in entries],
+            cursor=data.get("cursor") or None,
+            has_more=bool(data.get("has_more")),
+        )
+
+    def iter_tasks(self, **filters: Any) -> Iterator[ChartMogulTask]:
+        cursor: str | None = filters.pop("cursor", None)
+        seen: set[str] = set()
+        while True:
+            page = self.list_tasks(cursor=cursor, **filters)
+            yield from page.entries
+            if not page.has_more or page.cursor is None or page.cursor in seen:
+                return
+            seen.add(page.cursor)
+            cursor = page.cursor
+
+    def update_task(self, task_uuid: str, changes: dict[str, Any]) -> ChartMogulTask | None:
+        if not changes:
+            return None  # ChartMogul would answer 304 anyway; save the call.
+        path = _task_path(task_uuid)
+        # A None value is sent as JSON null: that is how a completed task is re-opened
+        # (UNVERIFIED upstream; the engine verifies the echo).
+        response = self.request("PATCH", path, json_body=changes, ok=(200, 304))
+        if response.status_code == 304:
+            return None
+        return _task(self.json(response, path))
+
+    def delete_task(self, task_uuid: str) -> bool:
+        try:
+            self.request("DELETE", _task_path(task_uuid), ok=(200, 202, 204))
+        except NotFound:
+            return False
+        return True
+
+    # ----------------------------------------------------------------- customers
+    def search_customers_by_email(self, email: str) -> list[ChartMogulCustomer]:
+        try:
+            entries = self._all_entries("/customers/search", {"email": email})
+        except NotFound:
+            return []  # recorded: the search answers 404 when nothing matches
+        return [_customer(entry) for entry in entries]
+
+    def list_customers(self, *, external_id: str, data_source_uuid: str) -> list[ChartMogulCustomer]:
+        entries = self._all_entries("/customers", {"external_id": external_id, "data_source_uuid": data_source_uuid})
+        # An external_id is unique only within a data source; keep the filter on our side too
+        # so that a server that ignored one of the parameters cannot hand us a stranger.
+        return [
+            _customer(entry)
+            for entry in entries
+            if _has(entry, "external_id", "external_ids", external_id)
+            and _has(entry, "data_source_uuid", "data_source_uuids", data_source_uuid)
+        ]
+
+    def create_customer(
+        self, *, data_source_uuid: str, external_id: str, name: str, email: str | None
+    ) -> ChartMogulCustomer:
+        payload: dict[str, Any] = {"data_source_uuid": data_source_uuid, "external_id": external_id, "name": name}
+        if email:
+            payload["email"] = email
+        response = self.request("POST", "/customers", json_body=payload, ok=(200, 201))
+        return _customer(self.json(response, "/customers"))
+
+    def _all_entries(self, path: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+        entries: list[dict[str, Any]] = []
+        cursor: str | None = None
+        seen: set[str] = set()
+        while True:
+            page_params = {**params, "per_page": MAX_PER_PAGE, **({"cursor": cursor} if cursor else {})}
+            data = self.json(self.request("GET", path, params=page_params), path)
+            entries.extend(_entries(data, path))
+            cursor = data.get("cursor") or None
+            if not data.get("has_more") or cursor is None or cursor in seen:
+                return entries
+            seen.add(cursor)
+
+
+# --------------------------------------------------------------------- error predicates
+def assignee_rejected(error: PermanentApiError) -> bool:
+    """True when ChartMogul refused the request because of the assignee.
+
+    The rejection's body is UNVERIFIED, so every known error shape counts: ``param:
+    "assignee"``, ``errors.assignee``, ``error_details[].param == "assignee"``, a Rails-style
+    ``assignee`` key, or the word "assignee" in a message. 400 is accepted beside the
+    expected 422 because the real status is not documented either.
+    """
+    return error.status in (400, 422) and _body_mentions(error.body, "assignee")
+
+
+def external_id_taken(error: PermanentApiError) -> bool:
+    """True for the 422 ChartMogul answers when a customer's external_id already exists."""
+    text = error.body.lower()
+    return (
+        error.status == 422
+        and _body_mentions(error.body, "external_id")
+        and ("already exists" in text or "already been taken" in text)
+    )
+
+
+def _body_mentions(body: str, field: str) -> bool:
+    # "external_id" should also match "external ID" in a message.
+    word = re.compile(r"\b" + field.replace("_", r"[_ ]") + r"\b", re.IGNORECASE)
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return word.search(body) is not None
+    return _mentions(data, field, word)
+
+
+def _mentions(node: Any, field: str, word: re.Pattern[str]) -> bool:
+    if isinstance(node, dict):
+        return any(key.lower() == field or _mentions(value, field, word) for key, value in node.items())
+    if isinstance(node, list):
+        return any(_mentions(item, field, word) for item in node)
+    if isinstance(node, str):
+        return word.search(node) is not None
+    return False
+
+
+# --------------------------------------------------------------------- parsing helpers
+def _retry_after_seconds(value: str | None) -> float | None:
+    """Retry-After as seconds: either delta-seconds or an HTTP date."""
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        pass
+    else:
+        return max(seconds, 0.0) if math.isfinite(seconds) else None
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max((when - datetime.now(UTC)).total_seconds(), 0.0)
+
+
+def _task_path(task_uuid: str) -> str:
+    if not task_uuid or not task_uuid.strip():
+        raise InvalidInput("task_uuid", "must not be empty")
+    return f"/tasks/{quote(task_uuid, safe='')}"
+
+
+def _task(data: Any) -> ChartMogulTask:
+    return parse_model(ChartMogulTask, data, "chartmogul.task")
+
+
+def _customer(data: Any) -> ChartMogulCustomer:
+    return parse_model(ChartMogulCustomer, data, "chartmogul.customer")
+
+
+def _entries(data: Any, path: str) -> list[dict[str, Any]]:
+    entries = data.get("entries") if isinstance(data, dict) else None
+    if not isinstance(entries, list) or not all(isinstance(entry, dict) for entry in entries):
+        raise InvalidInput(f"chartmogul{path}.entries", "must be a list of objects")
+    return entries
+
+
+def _has(entry: dict[str, Any], single: str, plural: str, wanted: str) -> bool:
+    values = entry.get(plural)
+    return entry.get(single) == wanted or (isinstance(values, list) and wanted in values)

@@ -1,0 +1,290 @@
+"""The Close API client (implements `tasksync.logic.ports.CloseApi`).
+
+Facts it relies on are in shared/research/close-api.md: Basic auth with the key as the
+username (§1), the event log's cursor paging capped at 50 (§5), task paging with
+`_skip`/`_limit` capped at 100 (§6, §8), and the `RateLimit` / `retry-after` headers on a 429
+(§8). Long waits belong to the queue: only a GET that Close asks to wait at most two seconds
+is retried here, once.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+import requests
+
+from tasksync.config import SyncSettings
+from tasksync.dal._http import JsonApiClient
+from tasksync.errors import ApiError, InvalidInput, RateLimited
+from tasksync.models._parsing import parse_model
+from tasksync.models.close import CloseEvent, CloseLead, CloseTask, CloseUser, CloseWebhookSubscription
+
+DEFAULT_RATE_LIMIT_WAIT = 2.0  # when a 429 carries no usable header (the official client's default)
+IN_PROCESS_RETRY_MAX_WAIT = 2.0  # a GET asked to wait longer than this fails fast instead
+SLEEP_BUDGET_SECONDS = 5.0  # most in-process sleeping per client in any SLEEP_BUDGET_WINDOW
+SLEEP_BUDGET_WINDOW = 60.0
+EVENT_PAGE_MAX = 50
+TASK_PAGE_MAX = 100
+# One call gives the contacts' emails and every custom field (research §7).
+LEAD_FIELDS = "id,name,display_name,date_created,contacts,custom"
+
+# `reset=` in `RateLimit: limit=100, remaining=0, reset=0.5`. Close sends decimals, which the
+# official client's `reset=(\d+)` misses. `t=` is the same value in the newer IETF draft form
+# (`RateLimit: "default";r=0;t=5`), accepted in case Close moves to it.
+_RESET_PATTERN = re.compile(r"(?:^|[\s,;])(?:reset|t)\s*=\s*(\d+(?:\.\d+)?)", re.IGNORECASE)
+
+
+def _seconds(text: str | None) -> float | None:
+    if text is None:
+        return None
+    try:
+        value = float(text.strip())
+    except ValueError:
+        return None  # e.g. an HTTP-date in retry-after: legal, but not worth a clock comparison
+    return value if math.isfinite(value) and value >= 0 else None
+
+
+def parse_rate_limit_wait(headers: Mapping[str, str]) -> float | None:
+    """Seconds to wait after a 429: the larger of `RateLimit` reset and `retry-after`.
+
+    Returns None when neither header carries a number. Header names compare
+    case-insensitively, whatever mapping the caller passes.
+    """
+    lowered = {name.lower(): value for name, value in headers.items()}
+    waits: list[float] = []
+    rate_limit = lowered.get("ratelimit")
+    if rate_limit:
+        match = _RESET_PATTERN.search(rate_limit)
+        if match:
+            waits.append(float(match.group(1)))
+    for name in ("retry-after", "ratelimit-reset"):
+        value = _seconds(lowered.get(name))
+        if value is not None:
+            waits.append(value)
+    return max(waits) if waits else None
+
+
+def _iso(moment: datetime) -> str:
+    # A naive datetime is taken as UTC, like Close's own naive event timestamps.
+    aware = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return aware.isoformat(timespec="microseconds")
+
+
+def _object(value: Any, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise InvalidInput(where, "must be a JSON object")
+    return value
+
+
+def _list(value: Any, where: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise InvalidInput(where, "must be a list")
+    return value
+
+
+class CloseClient(JsonApiClient):
+    """Close over HTTP. Methods raise the typed errors of `tasksync.errors`."""
+
+    api_name = "close"
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        api_key: str,
+        connect_timeout: float = 3.05,
+        read_timeout: float = 10.0,
+        session: requests.Session | None = None,
+    ) -> None:
+        super().__init__(
+            base_url=base_url,
+            api_key=api_key,
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+            session=session,
+        )
+        self._sleeps: deque[tuple[float, float]] = deque()
+        self._sleep_lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: SyncSettings, api_key: str) -> CloseClient:
+        return cls(
+            base_url=settings.close_api_url,
+            api_key=api_key,
+            connect_timeout=settings.http_connect_timeout,
+            read_timeout=settings.http_read_timeout,
+        )
+
+    # ----------------------------------------------------------------- HTTP
+    def classify(self, method: str, path: str, response: requests.Response) -> ApiError:
+        if response.status_code == 429:
+            wait = parse_rate_limit_wait(response.headers)
+            return RateLimited(
+                self.api_name,
+                method,
+                path,
+                429,
+                response.text,
+                retry_after=DEFAULT_RATE_LIMIT_WAIT if wait is None else wait,
+            )
+        return super().classify(method, path, response)
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        json_body: Any = None,
+        ok: tuple[int, ...] = (200, 201),
+    ) -> requests.Response:
+        """One call; a GET answered 429 with a short wait is retried once after that wait.
+
+        Writes are never retried here: the queue retries them with its own backoff.
+        """
+        try:
+            return super().request(method, path, params=params, json_body=json_body, ok=ok)
+        except RateLimited as exc:
+            wait = exc.retry_after if exc.retry_after is not None else DEFAULT_RATE_LIMIT_WAIT
+            if method != "GET" or not self._reserve_sleep(wait):
+                raise
+        time.sleep(wait)
+        return super().request(method, path, params=params, json_body=json_body, ok=ok)
+
+    def _reserve_sleep(self, wait: float) -> bool:
+        """Whether we may sleep ``wait`` seconds now without exceeding the sleep budget."""
+        if wait > IN_PROCESS_RETRY_MAX_WAIT:
+            return False
+        now = time.monotonic()
+        with self._sleep_lock:
+            while self._sleeps and now - self._sleeps[0][0] > SLEEP_BUDGET_WINDOW:
+                self._sleeps.popleft()
+            if sum(seconds for _, seconds in self._sleeps) + wait > SLEEP_BUDGET_SECONDS:
+                return False
+            self._sleeps.append((now, wait))
+            return True
+
+    def _get_object(self, path: str, where: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+        return _object(self.json(self.request("GET", path, params=params), path), where)
+
+    # ----------------------------------------------------------------- tasks, users, leads
+    def get_task(self, task_id: str) -> dict[str, Any]:
+        data = self._get_object(f"/task/{quote(task_id, safe='')}/", "close.task")
+        parse_model(CloseTask, data, "close.task")
+        return data
+
+    def get_user(self, user_id: str) -> CloseUser:
+        data = self._get_object(f"/user/{quote(user_id, safe='')}/", "close.user")
+        return parse_model(CloseUser, data, "close.user")
+
+    def get_lead(self, lead_id: str) -> CloseLead:
+        data = self._get_object(f"/lead/{quote(lead_id, safe='')}/", "close.lead", {"_fields": LEAD_FIELDS})
+        return parse_model(CloseLead, data, "close.lead")
+
+    def iter_tasks(
+        self, *, task_types: frozenset[str], date_updated_gte: datetime | None = None, limit: int = 100
+    ) -> Iterator[dict[str, Any]]:
+        if not task_types:
+            return
+        params: dict[str, Any] = {
+            "_limit": min(max(limit, 1), TASK_PAGE_MAX),
+            # A fixed order keeps `_skip` paging stable while tasks are being edited.
+            "_order_by": "date_created",
+        }
+        if "all" in task_types:
+            params["_type"] = "all"
+        elif len(task_types) == 1:
+            params["_type"] = next(iter(task_types))
+        else:
+            params["_type__in"] = ",".join(sorted(task_types))
+        if date_updated_gte is not None:
+            params["date_updated__gte"] = _iso(date_updated_gte)
+        skip = 0
+        while True:
+            body = self._get_object("/task/", "close.tasks", {**params, "_skip": skip})
+            page = _list(body.get("data"), "close.tasks.data")
+            for index, item in enumerate(page):
+                parse_model(CloseTask, item, f"close.tasks.data.{index}")
+                yield item
+            if not body.get("has_more") or not page:
+                return
+            skip += len(page)
+
+    # ----------------------------------------------------------------- event log
+    def iter_events(
+        self, *, object_type: str, action: str, date_updated_gte: datetime, limit: int = 50
+    ) -> Iterator[dict[str, Any]]:
+        # Close: "you still need to supply any other filters (except for `date_updated`) that
+        # were used in the previous query". We keep date_updated too: it is harmless and
+        # bounds the scan should a cursor ever be ignored.
+        params: dict[str, Any] = {
+            "object_type": object_type,
+            "action": action,
+            "date_updated__gte": _iso(date_updated_gte),
+            "_limit": min(max(limit, 1), EVENT_PAGE_MAX),
+        }
+        seen_cursors: set[str] = set()
+        cursor: str | None = None
+        while True:
+            page_params = {**params, "_cursor": cursor} if cursor else params
+            body = self._get_object("/event/", "close.events", page_params)
+            page = _list(body.get("data"), "close.events.data")
+            for index, item in enumerate(page):
+                parse_model(CloseEvent, item, f"close.events.data.{index}")
+                yield item
+            next_cursor = body.get("cursor_next")
+            if not next_cursor or not page:
+                return
+            if not isinstance(next_cursor, str):
+                raise InvalidInput("close.events.cursor_next", "must be a string or null")
+            if next_cursor in seen_cursors:
+                # A cursor that comes back would page forever.
+                raise InvalidInput("close.events.cursor_next", "repeats an earlier cursor")
+            seen_cursors.add(next_cursor)
+            cursor = next_cursor
+
+    # ----------------------------------------------------------------- webhook subscriptions
+    def create_webhook(self, *, url: str, events: list[dict[str, str]]) -> CloseWebhookSubscription:
+        response = self.request("POST", "/webhook/", json_body={"url": url, "events": events}, ok=(200, 201))
+        return parse_model(CloseWebhookSubscription, self.json(response, "/webhook/"), "close.webhook")
+
+    def get_webhook(self, subscription_id: str) -> CloseWebhookSubscription:
+        data = self._get_object(f"/webhook/{quote(subscription_id, safe='')}/", "close.webhook")
+        return parse_model(CloseWebhookSubscription, data, "close.webhook")
+
+    def list_webhooks(self) -> list[CloseWebhookSubscription]:
+        # At most 40 subscriptions per organization (research §2.3): one page holds them all.
+        page = _list(self._get_object("/webhook/", "close.webhooks").get("data"), "close.webhooks.data")
+        return [
+            parse_model(CloseWebhookSubscription, item, f"close.webhooks.data.{index}")
+            for index, item in enumerate(page)
+        ]
+
+    def update_webhook(self, subscription_id: str, **changes: Any) -> CloseWebhookSubscription:
+        """PUT only ``changes`` (`url`, `events`, `status`, `verify_ssl`); Close patches."""
+        path = f"/webhook/{quote(subscription_id, safe='')}/"
+        response = self.request("PUT", path, json_body=changes)
+        return parse_model(CloseWebhookSubscription, self.json(response, path), "close.webhook")
+
+    def delete_webhook(self, subscription_id: str) -> None:
+        """DELETE; raises NotFound when the subscription is already gone."""
+        self.request("DELETE", f"/webhook/{quote(subscription_id, safe='')}/", ok=(200, 204))
+
+
+if TYPE_CHECKING:
+    from tasksync.logic.ports import CloseApi
+
+    def _implements_port(client: CloseClient) -> CloseApi:
+        # mypy proves here that CloseClient satisfies the CloseApi Protocol.
+        return client
+
+
+__all__ = ["CloseClient", "parse_rate_limit_wait"]
