@@ -1,0 +1,100 @@
+"""Reconciler checkpoints in the StateTable: how far Close's event log has been replayed.
+
+One item per (object_type, action), pk `checkpoint#<object_type>#<action>`, holding the
+`date_updated` up to which events were applied, as a canonical UTC string
+(`tasksync.models._parsing.format_utc`). Those strings sort in time order, so DynamoDB can
+compare them in a condition: `advance` only ever moves a checkpoint forward, and two
+reconciler runs that overlap (a slow one and the next scheduled one) cannot drag it back.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from botocore.exceptions import ClientError
+
+from tasksync.models._parsing import format_utc
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+CHECKPOINT_PREFIX = "checkpoint#"
+_CANONICAL_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
+def checkpoint_pk(object_type: str, action: str) -> str:
+    return f"{CHECKPOINT_PREFIX}{object_type}#{action}"
+
+
+def _parse(text: str) -> datetime:
+    return datetime.strptime(text, _CANONICAL_FORMAT).replace(tzinfo=UTC)
+
+
+class CheckpointStore:
+    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
+        self.client = client
+        self.table_name = table_name
+
+    def get(self, object_type: str, action: str) -> datetime | None:
+        """The checkpoint (aware, UTC), or None before the first run."""
+        # Strongly consistent: a run must start from where the previous one stopped.
+        response = self.client.get_item(
+            TableName=self.table_name,
+            Key={"pk": {"S": checkpoint_pk(object_type, action)}},
+            ProjectionExpression="#checkpoint",
+            ExpressionAttributeNames={"#checkpoint": "checkpoint"},
+            ConsistentRead=True,
+        )
+        item = response.get("Item")
+        if not item or "checkpoint" not in item:
+            return None
+        return _parse(item["checkpoint"]["S"])
+
+    def advance(self, object_type: str, action: str, to: datetime) -> bool:
+        """Move the checkpoint to ``to`` if that is later than the stored one; True if it moved.
+
+        A naive ``to`` is taken as UTC, like every Close timestamp.
+        """
+        new = format_utc(to)
+        try:
+            self.client.put_item(
+                TableName=self.table_name,
+                Item={
+                    "pk": {"S": checkpoint_pk(object_type, action)},
+                    "object_type": {"S": object_type},
+                    "action": {"S": action},
+                    "checkpoint": {"S": new},
+                    "updated_at": {"S": format_utc(datetime.now(UTC))},
+                },
+                ConditionExpression="attribute_not_exists(pk) OR #checkpoint < :new",
+                ExpressionAttributeNames={"#checkpoint": "checkpoint"},
+                ExpressionAttributeValues={":new": {"S": new}},
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def all(self) -> dict[tuple[str, str], datetime]:
+        """Every checkpoint, keyed by (object_type, action), for the CLI's status.
+
+        A filtered Scan reads the whole table (task links included). That is fine for an
+        occasional operator command, and avoids keeping a second index item in step with
+        every advance; the reconciler itself only ever uses `get`.
+        """
+        found: dict[tuple[str, str], datetime] = {}
+        paginator = self.client.get_paginator("scan")
+        pages = paginator.paginate(
+            TableName=self.table_name,
+            FilterExpression="begins_with(pk, :prefix)",
+            ProjectionExpression="#object_type, #action, #checkpoint",
+            ExpressionAttributeNames={"#object_type": "object_type", "#action": "action", "#checkpoint": "checkpoint"},
+            ExpressionAttributeValues={":prefix": {"S": CHECKPOINT_PREFIX}},
+            ConsistentRead=True,
+        )
+        for page in pages:
+            for item in page.get("Items", []):
+                found[(item["object_type"]["S"], item["action"]["S"])] = _parse(item["checkpoint"]["S"])
+        return found

@@ -1,0 +1,107 @@
+"""Tables, queues and secrets built from template.yaml behave as the template declares.
+
+Against the real engines: DynamoDB Local for tables, the moto server for SQS and Secrets Manager.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import TYPE_CHECKING
+
+import pytest
+
+from tests.support.aws import Queues, Secrets
+from tests.support.dynamodb import StateTables
+from tests.support.template import create_secrets, queue_definitions, table_definitions
+
+if TYPE_CHECKING:
+    from mypy_boto3_secretsmanager import SecretsManagerClient
+
+
+def test_tables_have_the_template_keys_index_and_ttl(state_tables: StateTables) -> None:
+    client = state_tables.client
+    assert set(state_tables.names) == set(table_definitions())
+    state = client.describe_table(TableName=state_tables.state)["Table"]
+    assert state["TableStatus"] == "ACTIVE"
+    assert state["KeySchema"] == [{"AttributeName": "pk", "KeyType": "HASH"}]
+    assert [index["IndexName"] for index in state.get("GlobalSecondaryIndexes", [])] == ["ParkedIndex"]
+    ttl = client.describe_time_to_live(TableName=state_tables.state)["TimeToLiveDescription"]
+    assert ttl.get("TimeToLiveStatus") == "ENABLED"
+    assert ttl.get("AttributeName") == "expires_at"
+    idempotency_ttl = client.describe_time_to_live(TableName=state_tables.idempotency)["TimeToLiveDescription"]
+    assert idempotency_ttl.get("AttributeName") == "expiration"
+
+
+def test_parked_index_is_sparse(state_tables: StateTables) -> None:
+    client, table = state_tables.client, state_tables.state
+    client.put_item(TableName=table, Item={"pk": {"S": "task#a"}, "state": {"S": "active"}})
+    client.put_item(
+        TableName=table,
+        Item={"pk": {"S": "task#b"}, "state": {"S": "parked"}, "parked_pk": {"S": "parked"}, "retry_at": {"N": "5"}},
+    )
+    found = client.query(
+        TableName=table,
+        IndexName="ParkedIndex",
+        KeyConditionExpression="parked_pk = :p AND retry_at <= :now",
+        ExpressionAttributeValues={":p": {"S": "parked"}, ":now": {"N": "10"}},
+    )["Items"]
+    assert [item["pk"]["S"] for item in found] == ["task#b"]
+
+
+def test_queues_have_the_template_attributes_and_redrive(queues: Queues) -> None:
+    definitions = queue_definitions()
+    assert set(queues.urls) == set(definitions)
+    assert queues.events_url.endswith(".fifo")
+    events = queues.client.get_queue_attributes(QueueUrl=queues.events_url, AttributeNames=["All"])["Attributes"]
+    dlq = queues.client.get_queue_attributes(QueueUrl=queues.dlq_url, AttributeNames=["All"])["Attributes"]
+    declared = definitions["EventQueue"]["attributes"]
+    assert events["FifoQueue"] == "true"
+    assert events["VisibilityTimeout"] == str(declared["VisibilityTimeout"])
+    assert events["MessageRetentionPeriod"] == str(declared["MessageRetentionPeriod"])
+    redrive = json.loads(events["RedrivePolicy"])
+    assert redrive["deadLetterTargetArn"] == dlq["QueueArn"]
+    assert int(redrive["maxReceiveCount"]) == definitions["EventQueue"]["redrive"]["max_receive_count"]  # type: ignore[index]
+    assert dlq["MessageRetentionPeriod"] == str(definitions["EventDLQ"]["attributes"]["MessageRetentionPeriod"])
+
+
+def test_event_queue_needs_explicit_deduplication_ids(queues: Queues) -> None:
+    # ContentBasedDeduplication is off: the receiver must set MessageDeduplicationId itself.
+    with pytest.raises(queues.client.exceptions.ClientError):
+        queues.client.send_message(QueueUrl=queues.events_url, MessageBody="{}", MessageGroupId="task_1")
+    queues.client.send_message(
+        QueueUrl=queues.events_url, MessageBody="{}", MessageGroupId="task_1", MessageDeduplicationId="ev_1"
+    )
+    queues.client.send_message(
+        QueueUrl=queues.events_url, MessageBody="{}", MessageGroupId="task_1", MessageDeduplicationId="ev_1"
+    )
+    attributes = queues.client.get_queue_attributes(
+        QueueUrl=queues.events_url, AttributeNames=["ApproximateNumberOfMessages"]
+    )["Attributes"]
+    assert attributes["ApproximateNumberOfMessages"] == "1"
+
+
+def test_secrets_helper_round_trips_a_value(secrets: Secrets) -> None:
+    arn = secrets.put("close-api-key", "api_key_value")
+    assert secrets.client.get_secret_value(SecretId=arn)["SecretString"] == "api_key_value"
+
+
+def test_secrets_from_template_use_given_values_else_a_random_one(secrets: Secrets) -> None:
+    template = {
+        "Resources": {
+            "CloseApiKeySecret": {"Type": "AWS::SecretsManager::Secret", "Properties": {"Description": "Close"}},
+            "SigningKeysSecret": {"Type": "AWS::SecretsManager::Secret", "Properties": {}},
+            "StateTable": {"Type": "AWS::DynamoDB::Table", "Properties": {}},
+        }
+    }
+    arns = secrets.from_template({"CloseApiKeySecret": "api_key_value"}, template)
+    assert set(arns) == {"CloseApiKeySecret", "SigningKeysSecret"}
+    assert secrets.client.get_secret_value(SecretId=arns["CloseApiKeySecret"])["SecretString"] == "api_key_value"
+    generated = secrets.client.get_secret_value(SecretId=arns["SigningKeysSecret"])["SecretString"]
+    assert len(generated) >= 32
+    assert secrets.client.describe_secret(SecretId=arns["CloseApiKeySecret"])["Description"] == "Close"
+
+
+def test_create_secrets_refuses_a_logical_id_the_template_lacks(secrets_client: SecretsManagerClient) -> None:
+    with pytest.raises(ValueError, match="NoSuchSecret"):
+        create_secrets(secrets_client, f"t{uuid.uuid4().hex[:8]}", {"NoSuchSecret": "x"})
