@@ -63,6 +63,9 @@ class SyncSettings(BaseModel):
     # Parked tasks are retried with capped exponential backoff: base * 2^(attempts-1), at most max.
     park_retry_base_seconds: int = Field(default=60, ge=1, alias="PARK_RETRY_BASE_SECONDS")
     park_retry_max_seconds: int = Field(default=6 * 3600, ge=1, alias="PARK_RETRY_MAX_SECONDS")
+    # A failed SQS record becomes visible again after a capped exponential backoff with jitter.
+    retry_base_seconds: int = Field(default=5, ge=0, alias="RETRY_BASE_SECONDS")
+    retry_max_seconds: int = Field(default=900, ge=0, le=43200, alias="RETRY_MAX_SECONDS")
 
     @field_validator("task_types", mode="before")
     @classmethod

@@ -1,0 +1,327 @@
+"""The TaskLink store: which ChartMogul task mirrors which Close task, in DynamoDB.
+
+Item `task#<close_task_id>` (see docs/data-model.md). Every write is conditional on the
+optimistic-lock counter ``rev`` read with the link, so two workers can never both act on the
+same state: the loser gets ConcurrentUpdate and its SQS record is retried. The claim item
+`cmtask#<task_uuid>` is written in the same transaction as the link that takes a ChartMogul
+task, so one ChartMogul task is never adopted by two Close tasks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+
+from tasksync.errors import ConcurrentUpdate
+from tasksync.models.chartmogul import TaskFields
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.client import DynamoDBClient
+
+PARKED_PARTITION = "parked"
+PARKED_INDEX = "ParkedIndex"
+TOMBSTONE_TTL_SECONDS = 40 * 86400
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+
+class LinkState(StrEnum):
+    ACTIVE = "active"
+    DELETED = "deleted"  # tombstone: a late created/updated event must never resurrect the task
+    PARKED = "parked"  # waiting for a customer or for a human; retried by the reconciler
+    CREATING = "creating"  # a worker holds (or held) the lease to POST the ChartMogul task
+
+
+@dataclass(frozen=True)
+class TaskLink:
+    close_task_id: str
+    state: LinkState
+    rev: int = 0
+    version: str | None = None  # Close data.date_updated last applied (canonical UTC string)
+    pending_version: str | None = None  # the version a parked/creating link is trying to apply
+    cm_task_uuid: str | None = None
+    customer_uuid: str | None = None
+    lead_id: str | None = None
+    task_type: str | None = None
+    fields: TaskFields | None = None
+    fingerprint: str | None = None
+    # Creating: the lease, and what we were about to POST (to find it again after a crash).
+    lease_owner: str | None = None
+    lease_until: float = 0.0
+    maybe_created: bool = False
+    intended_fields: TaskFields | None = None
+    intended_customer: str | None = None
+    # Parked.
+    parked_reason: str | None = None
+    retry_at: float | None = None
+    attempts: int = 0
+    updated_at: float = 0.0
+
+    def lease_held(self, now: float) -> bool:
+        return self.state is LinkState.CREATING and self.lease_until > now
+
+    def crashed_while_creating(self, now: float) -> bool:
+        """The lease ran out without being released: the worker died, maybe after its POST."""
+        return self.state is LinkState.CREATING and 0 < self.lease_until <= now
+
+    def may_exist_in_chartmogul(self, now: float) -> bool:
+        """A POST for this task may have gone through (an uncertain answer or a crash)."""
+        return self.maybe_created or self.crashed_while_creating(now)
+
+
+def _key(close_task_id: str) -> dict[str, Any]:
+    return {"pk": {"S": f"task#{close_task_id}"}}
+
+
+def _claim_key(cm_task_uuid: str) -> dict[str, Any]:
+    return {"pk": {"S": f"cmtask#{cm_task_uuid}"}}
+
+
+def _to_item(link: TaskLink) -> dict[str, Any]:
+    plain: dict[str, Any] = {
+        "pk": f"task#{link.close_task_id}",
+        "close_task_id": link.close_task_id,
+        "state": link.state.value,
+        "rev": link.rev,
+        "lease_until": int(link.lease_until * 1000),
+        "maybe_created": link.maybe_created,
+        "attempts": link.attempts,
+        "updated_at": int(link.updated_at * 1000),
+    }
+    optional: dict[str, Any] = {
+        "version": link.version,
+        "pending_version": link.pending_version,
+        "cm_task_uuid": link.cm_task_uuid,
+        "customer_uuid": link.customer_uuid,
+        "lead_id": link.lead_id,
+        "task_type": link.task_type,
+        "fields": link.fields.model_dump() if link.fields else None,
+        "fingerprint": link.fingerprint,
+        "lease_owner": link.lease_owner,
+        "intended_fields": link.intended_fields.model_dump() if link.intended_fields else None,
+        "intended_customer": link.intended_customer,
+        "parked_reason": link.parked_reason,
+    }
+    plain.update({k: v for k, v in optional.items() if v is not None})
+    if link.state is LinkState.DELETED:
+        # Late webhooks (Close retries for 72 h) and the event log (30 days) can still mention a
+        # deleted task; after that the tombstone has done its job and DynamoDB may expire it.
+        plain["expires_at"] = int(link.updated_at) + TOMBSTONE_TTL_SECONDS
+    if link.state is LinkState.PARKED and link.retry_at is not None:
+        # Only parked links carry the GSI keys, so the ParkedIndex holds nothing else.
+        plain["parked_pk"] = PARKED_PARTITION
+        plain["retry_at"] = int(link.retry_at)
+    return {name: _serializer.serialize(value) for name, value in plain.items()}
+
+
+def _from_item(item: dict[str, Any]) -> TaskLink:
+    plain = {name: _deserializer.deserialize(value) for name, value in item.items()}
+
+    def fields(name: str) -> TaskFields | None:
+        raw = plain.get(name)
+        return TaskFields.model_validate(raw) if raw else None
+
+    retry_at = plain.get("retry_at")
+    return TaskLink(
+        close_task_id=str(plain["close_task_id"]),
+        state=LinkState(plain["state"]),
+        rev=int(plain.get("rev", 0)),
+        version=plain.get("version"),
+        pending_version=plain.get("pending_version"),
+        cm_task_uuid=plain.get("cm_task_uuid"),
+        customer_uuid=plain.get("customer_uuid"),
+        lead_id=plain.get("lead_id"),
+        task_type=plain.get("task_type"),
+        fields=fields("fields"),
+        fingerprint=plain.get("fingerprint"),
+        lease_owner=plain.get("lease_owner"),
+        lease_until=int(plain.get("lease_until", 0)) / 1000,
+        maybe_created=bool(plain.get("maybe_created", False)),
+        intended_fields=fields("intended_fields"),
+        intended_customer=plain.get("intended_customer"),
+        parked_reason=plain.get("parked_reason"),
+        retry_at=float(retry_at) if retry_at is not None else None,
+        attempts=int(plain.get("attempts", 0)),
+        updated_at=int(plain.get("updated_at", 0)) / 1000,
+    )
+
+
+class TaskLinkStore:
+    """Reads and conditionally writes TaskLinks and their ChartMogul task claims."""
+
+    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
+        self.client = client
+        self.table_name = table_name
+        self.reads = 0
+        self.writes = 0
+
+    # ------------------------------------------------------------------ reads
+    def get(self, close_task_id: str) -> TaskLink | None:
+        self.reads += 1
+        answer = self.client.get_item(TableName=self.table_name, Key=_key(close_task_id), ConsistentRead=True)
+        item = answer.get("Item")
+        return _from_item(item) if item else None
+
+    def claimed_by(self, cm_task_uuid: str) -> str | None:
+        """The Close task that owns a ChartMogul task, if any."""
+        self.reads += 1
+        answer = self.client.get_item(TableName=self.table_name, Key=_claim_key(cm_task_uuid), ConsistentRead=True)
+        item = answer.get("Item")
+        return str(item["close_task_id"]["S"]) if item else None
+
+    def parked_due(self, now: float, limit: int = 100) -> Iterator[TaskLink]:
+        """Parked links whose retry time has come, oldest first (sparse ParkedIndex)."""
+        kwargs: dict[str, Any] = {
+            "TableName": self.table_name,
+            "IndexName": PARKED_INDEX,
+            "KeyConditionExpression": "parked_pk = :p AND retry_at <= :now",
+            "ExpressionAttributeValues": {":p": {"S": PARKED_PARTITION}, ":now": {"N": str(int(now))}},
+            "Limit": min(limit, 100),
+        }
+        returned = 0
+        while returned < limit:
+            self.reads += 1
+            page = self.client.query(**kwargs)
+            for item in page.get("Items", []):
+                yield _from_item(item)
+                returned += 1
+                if returned >= limit:
+                    return
+            if "LastEvaluatedKey" not in page:
+                return
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def scan_links(self) -> Iterator[TaskLink]:
+        """Every TaskLink (operator status and tests; never on the hot path)."""
+        kwargs: dict[str, Any] = {
+            "TableName": self.table_name,
+            "FilterExpression": "begins_with(pk, :p)",
+            "ExpressionAttributeValues": {":p": {"S": "task#"}},
+        }
+        while True:
+            page = self.client.scan(**kwargs)
+            for item in page.get("Items", []):
+                yield _from_item(item)
+            if "LastEvaluatedKey" not in page:
+                return
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    # ------------------------------------------------------------------ writes
+    def _condition(self, previous: TaskLink | None) -> dict[str, Any]:
+        if previous is None:
+            return {"ConditionExpression": "attribute_not_exists(pk)"}
+        return {
+            "ConditionExpression": "rev = :rev",
+            "ExpressionAttributeValues": {":rev": {"N": str(previous.rev)}},
+        }
+
+    def _put(self, previous: TaskLink | None, link: TaskLink) -> TaskLink:
+        written = replace(link, rev=(previous.rev + 1) if previous else 1)
+        self.writes += 1
+        try:
+            self.client.put_item(TableName=self.table_name, Item=_to_item(written), **self._condition(previous))
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                raise ConcurrentUpdate(f"task link {link.close_task_id} changed underneath us") from None
+            raise
+        return written
+
+    def save(self, previous: TaskLink | None, link: TaskLink) -> TaskLink:
+        """Write ``link`` if the stored link is still ``previous``; return it with its new rev."""
+        return self._put(previous, link)
+
+    def save_with_claim(self, previous: TaskLink | None, link: TaskLink, *, release: str | None = None) -> TaskLink:
+        """Write ``link`` and claim its ChartMogul task in one transaction.
+
+        ``release`` names a ChartMogul task UUID whose claim is dropped in the same
+        transaction (the task was deleted or replaced).
+        """
+        written = replace(link, rev=(previous.rev + 1) if previous else 1)
+        condition = self._condition(previous)
+        put: dict[str, Any] = {"TableName": self.table_name, "Item": _to_item(written), **condition}
+        items: list[dict[str, Any]] = [{"Put": put}]
+        if written.cm_task_uuid:
+            items.append(
+                {
+                    "Put": {
+                        "TableName": self.table_name,
+                        "Item": {
+                            **_claim_key(written.cm_task_uuid),
+                            "close_task_id": {"S": written.close_task_id},
+                        },
+                        "ConditionExpression": "attribute_not_exists(pk) OR close_task_id = :me",
+                        "ExpressionAttributeValues": {":me": {"S": written.close_task_id}},
+                    }
+                }
+            )
+        if release and release != written.cm_task_uuid:
+            items.append(
+                {
+                    "Delete": {
+                        "TableName": self.table_name,
+                        "Key": _claim_key(release),
+                        "ConditionExpression": "attribute_not_exists(pk) OR close_task_id = :me",
+                        "ExpressionAttributeValues": {":me": {"S": written.close_task_id}},
+                    }
+                }
+            )
+        self.writes += 1
+        try:
+            self.client.transact_write_items(TransactItems=items)  # type: ignore[arg-type]
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "TransactionCanceledException":
+                raise ConcurrentUpdate(f"task link {link.close_task_id} or its claim changed underneath us") from None
+            raise
+        return written
+
+    # ------------------------------------------------------------------ completion hints
+    # `activity.task_completed` tells us *when* a task was completed. It may arrive before or
+    # after the task's own event, so it is kept in its own small item (30-day TTL, the length
+    # of Close's event log) and read when a completed task is pushed.
+    def completion_hint(self, close_task_id: str) -> str | None:
+        self.reads += 1
+        answer = self.client.get_item(
+            TableName=self.table_name, Key={"pk": {"S": f"completion#{close_task_id}"}}, ConsistentRead=True
+        )
+        item = answer.get("Item")
+        return str(item["completed_at"]["S"]) if item else None
+
+    def note_completion(self, close_task_id: str, completed_at: str, activity_date: str, expires_at: int) -> bool:
+        """Record a completion time; an older activity never overwrites a newer one."""
+        self.writes += 1
+        try:
+            self.client.put_item(
+                TableName=self.table_name,
+                Item={
+                    "pk": {"S": f"completion#{close_task_id}"},
+                    "completed_at": {"S": completed_at},
+                    "activity_date": {"S": activity_date},
+                    "expires_at": {"N": str(expires_at)},
+                },
+                ConditionExpression="attribute_not_exists(pk) OR activity_date <= :d",
+                ExpressionAttributeValues={":d": {"S": activity_date}},
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def forget_completion(self, close_task_id: str, activity_date: str) -> None:
+        """Drop the hint when its activity is deleted (task reopened), unless a newer one exists."""
+        self.writes += 1
+        try:
+            self.client.delete_item(
+                TableName=self.table_name,
+                Key={"pk": {"S": f"completion#{close_task_id}"}},
+                ConditionExpression="attribute_not_exists(pk) OR activity_date <= :d",
+                ExpressionAttributeValues={":d": {"S": activity_date}},
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise

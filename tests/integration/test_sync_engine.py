@@ -1,0 +1,369 @@
+"""Every rule of `apply(event)` against the simulators over HTTP and DynamoDB Local.
+
+Each test asserts the ChartMogul calls made and the final ChartMogul state.
+"""
+
+from __future__ import annotations
+
+import copy
+from datetime import datetime
+from typing import Any
+
+import pytest
+
+from tasksync.dal.links import LinkState
+from tasksync.errors import OutcomeUnknown
+from tasksync.logic.results import Outcome
+from tasksync.models._parsing import format_utc
+from tasksync.sandbox._server import FaultPlan
+from tasksync.sandbox.chartmogul import ChartMogulSimulator
+from tasksync.sandbox.close import CloseSimulator
+from tests.integration.engine_harness import DEFAULT_ASSIGNEE, SyncWorld, make_world
+
+
+@pytest.fixture
+def world(close_sim: CloseSimulator, chartmogul_sim: ChartMogulSimulator, state_tables: Any) -> SyncWorld:
+    return make_world(close_sim, chartmogul_sim, state_tables.client, state_tables.state)
+
+
+def new_task(world: SyncWorld, text: str = "Renewal call", **fields: Any) -> dict[str, Any]:
+    fields.setdefault("assigned_to", world.rep_id)
+    fields.setdefault("date", "2025-03-01")
+    return world.close.create_task(lead_id=fields.pop("lead_id", world.lead), text=text, **fields)
+
+
+def test_create_posts_once_and_stores_the_link(world: SyncWorld) -> None:
+    task = new_task(world)
+    result = world.apply(world.last_event(task["id"]))
+    assert result.outcome is Outcome.CREATED
+    assert world.cm_writes() == [("POST", "/v1/tasks")]
+    mirrored = world.assert_mirrors(task["id"])
+    assert mirrored["customer_uuid"] == world.customer
+    link = world.links.get(task["id"])
+    assert link is not None
+    assert link.state is LinkState.ACTIVE
+    assert link.cm_task_uuid == result.chartmogul_task_uuid
+    assert link.version is not None
+    assert link.fingerprint
+    assert result.chartmogul_calls >= 1
+    assert result.close_calls >= 1  # lead and user looked up once
+
+
+def test_warm_engine_makes_no_close_calls_for_a_seen_lead_and_user(world: SyncWorld) -> None:
+    world.apply(world.last_event(new_task(world, "first")["id"]))
+    second = new_task(world, "second")
+    result = world.apply(world.last_event(second["id"]))
+    assert result.outcome is Outcome.CREATED
+    assert result.close_calls == 0
+    assert result.chartmogul_calls == 1
+
+
+def test_stale_event_makes_no_call(world: SyncWorld) -> None:
+    task = new_task(world, "v1")
+    created = world.last_event(task["id"])
+    world.close.update_task(task["id"], text="v2")
+    updated = world.last_event(task["id"])
+    assert world.apply(updated).outcome is Outcome.CREATED
+    world.reset_calls()
+    for late in (created, updated):  # an older version, then a duplicate of the applied one
+        result = world.apply(late)
+        assert result.outcome is Outcome.SKIPPED_STALE
+        assert result.chartmogul_calls == 0
+    assert world.chartmogul.calls == []
+    assert world.assert_mirrors(task["id"])["task_details"] == "v2"
+
+
+def test_update_patches_only_the_changed_fields(world: SyncWorld) -> None:
+    task = new_task(world, "before")
+    world.apply(world.last_event(task["id"]))
+    world.reset_calls()
+    world.close.update_task(task["id"], text="after")
+    result = world.apply(world.last_event(task["id"]))
+    assert result.outcome is Outcome.UPDATED
+    patches = world.chartmogul.calls_to("PATCH")
+    assert len(patches) == 1
+    assert patches[0].body == {"task_details": "after"}
+    assert world.cm_writes() == [("PATCH", patches[0].path)]
+    world.assert_mirrors(task["id"])
+
+
+def test_update_with_nothing_to_push_makes_no_call(world: SyncWorld) -> None:
+    task = new_task(world)
+    world.apply(world.last_event(task["id"]))
+    world.reset_calls()
+    # A change Close reports but ChartMogul does not mirror (the contact), so the fields are equal.
+    world.close.update_task(task["id"], contact_id="cont_other")
+    result = world.apply(world.last_event(task["id"]))
+    assert result.outcome is Outcome.UNCHANGED
+    assert world.chartmogul.calls == []
+    link = world.links.get(task["id"])
+    assert link is not None
+    latest = datetime.fromisoformat(world.last_event(task["id"])["data"]["date_updated"])
+    assert link.version == format_utc(latest)
+
+
+def test_reassignment_patches_the_assignee(world: SyncWorld) -> None:
+    task = new_task(world)
+    world.apply(world.last_event(task["id"]))
+    world.reset_calls()
+    world.close.reassign_task(task["id"], world.other_rep_id)
+    assert world.apply(world.last_event(task["id"])).outcome is Outcome.UPDATED
+    assert [c.body for c in world.chartmogul.calls_to("PATCH")] == [{"assignee": world.other_rep}]
+    world.assert_mirrors(task["id"], assignee=world.other_rep)
+
+
+def test_complete_then_reopen(world: SyncWorld) -> None:
+    task = new_task(world)
+    world.apply(world.last_event(task["id"]))
+    world.close.complete_task(task["id"])
+    for event in world.close.events[-3:]:  # completed, updated and the task_completed activity
+        world.apply(event)
+    mirrored = world.assert_mirrors(task["id"])
+    assert mirrored["completed_at"] is not None
+    world.reset_calls()
+    world.close.reopen_task(task["id"])
+    outcomes = [world.apply(event).outcome for event in world.close.events[-2:]]
+    assert Outcome.REOPENED in outcomes
+    assert world.assert_mirrors(task["id"])["completed_at"] is None
+    assert [c.body for c in world.chartmogul.calls_to("PATCH")] == [{"completed_at": None}]
+
+
+def test_reopen_when_chartmogul_ignores_a_null_completed_at_recreates_the_task(
+    close_sim: CloseSimulator, state_tables: Any
+) -> None:
+    # UNVERIFIED upstream: whether PATCH completed_at=null reopens. This simulator ignores it.
+    with ChartMogulSimulator(reopen_via_null=False) as chartmogul:
+        world = make_world(close_sim, chartmogul, state_tables.client, state_tables.state)
+        task = new_task(world)
+        world.apply(world.last_event(task["id"]))
+        world.close.complete_task(task["id"])
+        world.apply(world.last_event(task["id"]))
+        world.close.reopen_task(task["id"])
+        result = world.apply(world.last_event(task["id"]))
+        assert result.outcome is Outcome.RECREATED
+        mirrored = world.assert_mirrors(task["id"])
+        assert mirrored["completed_at"] is None
+        assert len(world.cm_tasks()) == 1
+
+
+def test_delete_removes_the_task_and_a_late_event_never_brings_it_back(world: SyncWorld) -> None:
+    task = new_task(world)
+    created = world.last_event(task["id"])
+    world.apply(created)
+    world.close.update_task(task["id"], text="edited")
+    late_update = world.last_event(task["id"])
+    world.close.delete_task(task["id"])
+    world.reset_calls()
+    result = world.apply(world.last_event(task["id"]))
+    assert result.outcome is Outcome.DELETED
+    assert [c.method for c in world.chartmogul.calls] == ["DELETE"]
+    assert world.cm_tasks() == []
+    world.reset_calls()
+    for late in (late_update, created):
+        assert world.apply(late).outcome is Outcome.SKIPPED_STALE
+    assert world.chartmogul.calls == []
+    assert world.cm_tasks() == []
+    link = world.links.get(task["id"])
+    assert link is not None
+    assert link.state is LinkState.DELETED
+
+
+def test_delete_of_a_task_already_gone_from_chartmogul(world: SyncWorld) -> None:
+    task = new_task(world)
+    uuid = world.apply(world.last_event(task["id"])).chartmogul_task_uuid
+    world.chartmogul.tasks.pop(str(uuid))  # somebody deleted it in ChartMogul
+    world.close.delete_task(task["id"])
+    assert world.apply(world.last_event(task["id"])).outcome is Outcome.DELETED
+    assert world.cm_tasks() == []
+
+
+def test_delete_before_create_leaves_a_tombstone(world: SyncWorld) -> None:
+    task = new_task(world)
+    created = world.last_event(task["id"])
+    world.close.delete_task(task["id"])
+    assert world.apply(world.last_event(task["id"])).outcome is Outcome.TOMBSTONED
+    assert world.apply(created).outcome is Outcome.SKIPPED_STALE
+    assert world.chartmogul.calls == []
+
+
+def test_lead_change_deletes_and_creates_under_the_new_customer(world: SyncWorld) -> None:
+    task = new_task(world)
+    old_uuid = world.apply(world.last_event(task["id"])).chartmogul_task_uuid
+    world.reset_calls()
+    world.close.move_task(task["id"], world.other_lead)
+    result = world.apply(world.last_event(task["id"]))
+    assert result.outcome is Outcome.RECREATED
+    assert [c.method for c in world.chartmogul.calls if c.method != "GET"] == ["DELETE", "POST"]
+    assert world.cm_tasks(world.customer) == []
+    moved = world.assert_mirrors(task["id"])
+    assert moved["customer_uuid"] == world.other_customer
+    assert moved["task_uuid"] != old_uuid
+
+
+def test_event_without_data_is_resolved_from_close(world: SyncWorld) -> None:
+    task = new_task(world)
+    event = copy.deepcopy(world.last_event(task["id"]))
+    event["data"] = None
+    assert world.apply(event).outcome is Outcome.CREATED
+    assert world.close.calls_to("GET", r"/task/")
+    world.assert_mirrors(task["id"])
+
+
+def test_event_without_data_for_a_task_close_deleted_is_a_delete(world: SyncWorld) -> None:
+    task = new_task(world)
+    world.apply(world.last_event(task["id"]))
+    world.close.update_task(task["id"], text="edit")
+    event = copy.deepcopy(world.last_event(task["id"]))
+    event["data"] = None
+    world.close.delete_task(task["id"])  # Close now answers 404 for it
+    assert world.apply(event).outcome is Outcome.DELETED
+    assert world.cm_tasks() == []
+
+
+def test_task_types_outside_task_types_are_ignored(world: SyncWorld) -> None:
+    call = world.close.create_task(lead_id=world.lead, text="", task_type="missed_call", assigned_to=world.rep_id)
+    result = world.apply(world.last_event(call["id"]))
+    assert result.outcome is Outcome.IGNORED
+    assert "missed_call" in (result.reason or "")
+    assert world.chartmogul.calls == []
+
+
+def test_lost_post_response_is_adopted_not_duplicated(world: SyncWorld) -> None:
+    task = new_task(world)
+    world.chartmogul.inject(FaultPlan(lose_response_rate=1.0, methods=frozenset({"POST"})))
+    with pytest.raises(OutcomeUnknown):
+        world.apply(world.last_event(task["id"]))
+    assert len(world.cm_tasks()) == 1  # it was created, we just never heard
+    link = world.links.get(task["id"])
+    assert link is not None
+    assert link.state is LinkState.CREATING
+    assert link.maybe_created
+    world.chartmogul.clear_faults()
+    world.reset_calls()
+    result = world.apply(world.last_event(task["id"]))
+    assert result.outcome is Outcome.CREATED
+    assert world.chartmogul.calls_to("POST") == []  # adopted, not POSTed again
+    world.assert_mirrors(task["id"])
+    assert len(world.cm_tasks()) == 1
+
+
+def test_worker_crash_after_post_is_adopted_once_the_lease_expires(world: SyncWorld) -> None:
+    task = new_task(world)
+    event = world.last_event(task["id"])
+
+    class WorkerKilled(Exception):
+        pass
+
+    real_save = world.links.save_with_claim
+
+    def killed(*args: Any, **kwargs: Any) -> Any:
+        raise WorkerKilled
+
+    world.links.save_with_claim = killed  # type: ignore[method-assign]
+    with pytest.raises(WorkerKilled):
+        world.apply(event)
+    world.links.save_with_claim = real_save  # type: ignore[method-assign]
+    assert len(world.cm_tasks()) == 1
+    result = world.apply_until_done(event)  # LeaseHeld until the lease expires, then adoption
+    assert result.outcome is Outcome.CREATED
+    assert len(world.chartmogul.calls_to("POST")) == 1
+    world.assert_mirrors(task["id"])
+
+
+def test_identical_tasks_are_never_adopted_twice(world: SyncWorld) -> None:
+    first = new_task(world, "Same words")
+    second = new_task(world, "Same words")
+    world.apply(world.last_event(first["id"]))
+    world.chartmogul.inject(FaultPlan(lose_response_rate=1.0, methods=frozenset({"POST"})))
+    with pytest.raises(OutcomeUnknown):
+        world.apply(world.last_event(second["id"]))  # created, but we never heard
+    world.chartmogul.clear_faults()
+    world.reset_calls()
+    result = world.apply(world.last_event(second["id"]))
+    assert result.outcome is Outcome.CREATED
+    # Two identical candidates: the older one is claimed by the first task, so the second
+    # task adopts its own orphan and never POSTs again.
+    assert world.chartmogul.calls_to("POST") == []
+    assert len(world.cm_tasks()) == 2
+    links = {world.links.get(t["id"]).cm_task_uuid for t in (first, second)}  # type: ignore[union-attr]
+    assert len(links) == 2
+
+
+def test_unknown_customer_parks_and_a_retry_syncs_once_it_exists(world: SyncWorld) -> None:
+    lead = world.close.add_lead("Initech", emails=["cto@initech.example"])["id"]
+    task = new_task(world, lead_id=lead)
+    result = world.apply(world.last_event(task["id"]))
+    assert result.outcome is Outcome.PARKED
+    assert "no ChartMogul customer" in (result.reason or "")
+    link = world.links.get(task["id"])
+    assert link is not None
+    assert link.state is LinkState.PARKED
+    assert link.retry_at is not None
+    assert world.cm_writes() == []
+    world.chartmogul.add_customer(name="Initech", email="cto@initech.example")
+    assert world.apply(world.last_event(task["id"])).outcome is Outcome.CREATED
+    world.assert_mirrors(task["id"])
+
+
+def test_ambiguous_customer_parks_with_the_reason(world: SyncWorld) -> None:
+    world.chartmogul.add_customer(name="Acme again", email="ops@acme.example")
+    task = new_task(world)
+    result = world.apply(world.last_event(task["id"]))
+    assert result.outcome is Outcome.PARKED
+    assert "2 ChartMogul customers" in (result.reason or "")
+
+
+def test_unmapped_assignee_gets_the_default(world: SyncWorld) -> None:
+    stranger = world.close.add_user("stranger@sales.example")["id"]
+    task = new_task(world, assigned_to=stranger)
+    assert world.apply(world.last_event(task["id"])).outcome is Outcome.CREATED
+    world.assert_mirrors(task["id"], assignee=DEFAULT_ASSIGNEE)
+
+
+def test_rejected_assignee_falls_back_to_the_default(
+    close_sim: CloseSimulator, chartmogul_sim: ChartMogulSimulator, state_tables: Any
+) -> None:
+    # Mapped to an email ChartMogul does not know: it answers 422 and we retry with the default.
+    world = make_world(
+        close_sim,
+        chartmogul_sim,
+        state_tables.client,
+        state_tables.state,
+        assignee_map={"alice@sales.example": "nobody@cm.example"},
+    )
+    task = new_task(world)
+    assert world.apply(world.last_event(task["id"])).outcome is Outcome.CREATED
+    posts = world.chartmogul.calls_to("POST")
+    assert [p.status for p in posts] == [422, 201]
+    world.assert_mirrors(task["id"], assignee=DEFAULT_ASSIGNEE)
+
+
+def test_permanent_refusal_parks_the_task(world: SyncWorld) -> None:
+    customer = world.chartmogul.add_customer(name="Ghost", email="ghost@x.example")["uuid"]
+    lead = world.close.add_lead("Ghost", emails=["ghost@x.example"])["id"]
+    world.chartmogul.customers.pop(customer)  # gone after we cached it: ChartMogul answers 422
+    world.services.cache.put_customer(lead, customer, 3600)
+    task = new_task(world, lead_id=lead)
+    result = world.apply(world.last_event(task["id"]))
+    assert result.outcome is Outcome.PARKED
+    assert "HTTP 422" in (result.reason or "")
+
+
+def test_completion_activity_time_is_used(world: SyncWorld) -> None:
+    task = new_task(world)
+    world.apply(world.last_event(task["id"]))
+    world.close.complete_task(task["id"])
+    activity = next(e for e in reversed(world.close.events) if e["object_type"] == "activity.task_completed")
+    assert world.apply(activity).outcome is Outcome.NOTED
+    world.apply(world.last_event(task["id"]))
+    mirrored = world.assert_mirrors(task["id"])
+    expected = activity["data"]["activity_at"][:19]
+    assert mirrored["completed_at"].startswith(expected)
+
+
+def test_result_counts_calls_per_api(world: SyncWorld) -> None:
+    task = new_task(world)
+    world.reset_calls()
+    result = world.apply(world.last_event(task["id"]))
+    assert result.chartmogul_calls == len(world.chartmogul.calls)
+    assert result.close_calls == len(world.close.calls)
