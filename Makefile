@@ -57,6 +57,8 @@ lint: $(VENV)/.installed
 
 typecheck: $(VENV)/.installed
 	$(BIN)/mypy
+	@# Each handler is a module named `app`, so they are checked one at a time.
+	for handler in functions/*/app.py; do $(BIN)/mypy --strict "$$handler" || exit 1; done
 
 unit: $(VENV)/.installed
 	$(BIN)/pytest -q tests/unit

@@ -9,11 +9,12 @@ environment variables in AWS.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from tasksync.config import SyncSettings
+from tasksync.dal.aws import aws_client
 from tasksync.dal.chartmogul_api import ChartMogulClient
 from tasksync.dal.close_api import CloseClient
 from tasksync.dal.links import TaskLinkStore
@@ -55,6 +56,13 @@ def api_keys(settings: SyncSettings, read_secret: SecretReader | None = None) ->
         close=one(settings.close_api_key, settings.close_api_key_secret_arn, "CLOSE_API_KEY"),
         chartmogul=one(settings.chartmogul_api_key, settings.chartmogul_api_key_secret_arn, "CHARTMOGUL_API_KEY"),
     )
+
+
+def read_secret(arn: str) -> str:
+    """A secret's value through Powertools Parameters (cached for 5 minutes per process)."""
+    from aws_lambda_powertools.utilities import parameters  # noqa: PLC0415 - only Lambda reads secrets
+
+    return str(parameters.get_secret(arn, max_age=300))
 
 
 @dataclass
@@ -102,3 +110,9 @@ def build_services(
         clock=clock,
     )
     return SyncServices(settings, close, chartmogul, links, cache, engine)
+
+
+def services_from_environment(environ: Mapping[str, str]) -> SyncServices:
+    """Build everything from the process environment (Lambda cold start, local runner, CLI)."""
+    settings = SyncSettings.from_env(environ)
+    return build_services(settings, dynamodb=aws_client("dynamodb"), keys=api_keys(settings, read_secret))

@@ -1,0 +1,188 @@
+"""The worker's per-record logic: one SQS record carries one Close event to the engine.
+
+The handler (functions/sync/app.py) stays thin: it wires Powertools' batch processor to
+`SyncWorker.process_record`. Here we decide, per record:
+- a malformed message goes straight to the DLQ with its reason (nothing is lost, and one bad
+  message never blocks its task's queue group for days);
+- the event is applied once per (event id, date_updated) thanks to Powertools idempotency;
+- a retryable failure pushes the record's visibility out by a capped exponential backoff with
+  jitter (SQS has no per-message backoff of its own), then fails the record;
+- permanent failures were already turned into parked tasks by the engine.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
+
+from tasksync.config import SyncSettings
+from tasksync.dal.queue import QueuedEvent
+from tasksync.errors import ConcurrentUpdate, InvalidInput, LeaseHeld, RetryableApiError
+from tasksync.logic.results import ApplyResult, Outcome
+from tasksync.logic.sync import TaskSync
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.client import DynamoDBClient
+    from mypy_boto3_sqs.client import SQSClient
+
+IDEMPOTENCY_KEY_PREFIX = "tasksync-event"
+# Close can repeat an event for 72 hours; keep the idempotency record a little longer.
+IDEMPOTENCY_SECONDS = 4 * 86400
+RETRYABLE = (RetryableApiError, LeaseHeld, ConcurrentUpdate, IdempotencyAlreadyInProgressError)
+
+
+class SyncRecord(Protocol):
+    """The parts of an SQS record we use (Powertools' SQSRecord has them)."""
+
+    @property
+    def body(self) -> str: ...
+
+    @property
+    def receipt_handle(self) -> str: ...
+
+    @property
+    def message_id(self) -> str: ...
+
+
+class OutcomeSink(Protocol):
+    """Where results go: Powertools Metrics + Logger in Lambda, a log line locally."""
+
+    def applied(self, result: ApplyResult, event_id: str) -> None: ...
+
+    def retrying(self, event_id: str, error: Exception, visibility: int) -> None: ...
+
+    def rejected(self, message_id: str, reason: str) -> None: ...
+
+
+def backoff_seconds(
+    receive_count: int, error: Exception, *, base: int, cap: int, rng: Callable[[], float] = random.random
+) -> int:
+    """Capped exponential backoff with jitter, from how often SQS has delivered the record."""
+    attempt = max(1, receive_count)
+    ceiling = min(cap, base * 2 ** min(attempt - 1, 20))
+    delay = ceiling / 2 + rng() * ceiling / 2  # "equal jitter": never less than half the step
+    if isinstance(error, LeaseHeld):
+        delay = max(delay, error.seconds_left + 1)
+    if isinstance(error, RetryableApiError) and error.retry_after:
+        delay = max(delay, error.retry_after)
+    return int(min(cap, max(0, round(delay)))) if cap else 0
+
+
+@dataclass(frozen=True)
+class RecordOutcome:
+    event_id: str | None
+    result: dict[str, Any] | None
+
+
+class SyncWorker:
+    def __init__(
+        self,
+        *,
+        settings: SyncSettings,
+        engine: TaskSync,
+        sqs: SQSClient,
+        dynamodb: DynamoDBClient,
+        sink: OutcomeSink,
+        rng: Callable[[], float] = random.random,
+    ) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.sqs = sqs
+        self.sink = sink
+        self.rng = rng
+        # One persistence layer per config (Powertools pitfall: configure() runs once).
+        self.idempotency_config = IdempotencyConfig(
+            event_key_jmespath="[id, date_updated]",
+            raise_on_no_idempotency_key=True,
+            expires_after_seconds=IDEMPOTENCY_SECONDS,
+        )
+        persistence = DynamoDBPersistenceLayer(table_name=settings.idempotency_table, boto3_client=dynamodb)
+
+        def apply_once(event: dict[str, Any]) -> dict[str, Any]:
+            queued = QueuedEvent.from_raw(event)
+            return asdict(self.engine.apply(queued.event))
+
+        # Keyed on the Close event id plus date_updated (Close consolidates rapid changes into
+        # one event id), with a key_prefix so renaming this function never resets dedup.
+        self._apply_once: Callable[..., dict[str, Any]] = idempotent_function(
+            apply_once,
+            data_keyword_argument="event",
+            config=self.idempotency_config,
+            persistence_store=persistence,
+            key_prefix=IDEMPOTENCY_KEY_PREFIX,
+        )
+
+    def register_lambda_context(self, context: Any) -> None:
+        """Call first in every invocation: it bounds how long a crashed attempt blocks a retry."""
+        self.idempotency_config.register_lambda_context(context)
+
+    def process_record(self, record: SyncRecord, receive_count: int) -> RecordOutcome:
+        """Apply one record. Raises (after setting the record's backoff) when it must be retried."""
+        try:
+            queued = QueuedEvent.from_message_body(record.body)
+        except InvalidInput as exc:
+            self._dead_letter(record, str(exc))
+            return RecordOutcome(None, None)
+        event_id = queued.event.id
+        try:
+            result = self._apply_once(event=dict(queued.raw_event))
+        except RETRYABLE as exc:
+            visibility = backoff_seconds(
+                receive_count,
+                exc,
+                base=self.settings.retry_base_seconds,
+                cap=self.settings.retry_max_seconds,
+                rng=self.rng,
+            )
+            self._delay(record, visibility)
+            self.sink.retrying(event_id, exc, visibility)
+            raise
+        self.sink.applied(_result_from_dict(result), event_id)
+        return RecordOutcome(event_id, result)
+
+    def _delay(self, record: SyncRecord, seconds: int) -> None:
+        if self.settings.queue_url is None:
+            return
+        self.sqs.change_message_visibility(
+            QueueUrl=self.settings.queue_url, ReceiptHandle=record.receipt_handle, VisibilityTimeout=seconds
+        )
+
+    def _dead_letter(self, record: SyncRecord, reason: str) -> None:
+        """Move a message the worker can never process to the DLQ, with the reason attached."""
+        self.sink.rejected(record.message_id, reason)
+        if self.settings.dlq_url is None:
+            raise InvalidInput("DLQ_URL", f"is not set; cannot park unreadable message {record.message_id}")
+        self.sqs.send_message(
+            QueueUrl=self.settings.dlq_url,
+            MessageBody=record.body,
+            MessageGroupId="unreadable",
+            MessageDeduplicationId=record.message_id,
+            MessageAttributes={"reason": {"DataType": "String", "StringValue": reason[:1000]}},
+        )
+
+
+def _result_from_dict(data: dict[str, Any]) -> ApplyResult:
+    return ApplyResult(**{**data, "outcome": Outcome(data["outcome"])})
+
+
+def describe(result: ApplyResult) -> str:
+    """One log line per applied event (local runner and CloudWatch alike)."""
+    return json.dumps(
+        {
+            "close_task": result.close_task_id,
+            "action": result.outcome.value,
+            "chartmogul_task": result.chartmogul_task_uuid,
+            "reason": result.reason,
+            "calls": {"chartmogul": result.chartmogul_calls, "close": result.close_calls},
+        }
+    )
