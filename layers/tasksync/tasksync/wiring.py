@@ -85,19 +85,10 @@ def build_services(
     clock: Callable[[], float] = time.time,
     pacer: RequestPacer | None = None,
 ) -> SyncServices:
-    close = CloseClient(
-        base_url=settings.close_api_url,
-        api_key=keys.close,
-        connect_timeout=settings.http_connect_timeout,
-        read_timeout=settings.http_read_timeout,
-    )
-    chartmogul = ChartMogulClient(
-        base_url=settings.chartmogul_api_url,
-        api_key=keys.chartmogul,
-        connect_timeout=settings.http_connect_timeout,
-        read_timeout=settings.http_read_timeout,
-        pacer=pacer or RequestPacer(settings.chartmogul_requests_per_second),
-    )
+    close = CloseClient.from_settings(settings, keys.close)
+    chartmogul = ChartMogulClient.from_settings(settings, keys.chartmogul)
+    if pacer is not None:
+        chartmogul.pacer = pacer
     links = TaskLinkStore(dynamodb, settings.state_table)
     cache = StateCache(dynamodb, settings.state_table, clock=clock)
     engine = TaskSync(

@@ -9,20 +9,51 @@ decide what one short retry (if any) is safe.
 from __future__ import annotations
 
 import threading
+import time
+from collections import deque
 from typing import Any
 
 import requests
 
-from tasksync.errors import ApiError, NotFound, OutcomeUnknown, PermanentApiError, RetryableApiError
+from tasksync.errors import ApiError, NotFound, OutcomeUnknown, PermanentApiError, RateLimited, RetryableApiError
 
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
+class SleepBudget:
+    """At most ``seconds`` of in-process sleeping per ``window`` seconds, across threads.
+
+    A worker that keeps sleeping on 429s would hold a Lambda (and its bill) for nothing.
+    """
+
+    def __init__(self, *, max_wait: float = 2.0, seconds: float = 5.0, window: float = 60.0) -> None:
+        self.max_wait = max_wait
+        self.seconds = seconds
+        self.window = window
+        self._sleeps: deque[tuple[float, float]] = deque()
+        self._lock = threading.Lock()
+
+    def reserve(self, wait: float) -> bool:
+        """Whether we may sleep ``wait`` seconds now without exceeding the budget."""
+        if wait < 0 or wait > self.max_wait:
+            return False
+        now = time.monotonic()
+        with self._lock:
+            while self._sleeps and now - self._sleeps[0][0] > self.window:
+                self._sleeps.popleft()
+            if sum(seconds for _, seconds in self._sleeps) + wait > self.seconds:
+                return False
+            self._sleeps.append((now, wait))
+            return True
+
+
 class JsonApiClient:
-    """Base client: subclasses set ``api_name`` and may override ``classify``."""
+    """Base client: subclasses set ``api_name`` and may override ``classify`` and ``before_send``."""
 
     api_name = "api"
+    # The wait assumed for a 429 that carries no usable header.
+    default_rate_limit_wait = 1.0
 
     def __init__(
         self,
@@ -40,6 +71,7 @@ class JsonApiClient:
         self.session.headers.update({"Accept": "application/json", "User-Agent": "tasksync/0.1"})
         self.calls = 0
         self._count_lock = threading.Lock()
+        self.sleep_budget = SleepBudget()
 
     def close(self) -> None:
         self.session.close()
@@ -53,11 +85,38 @@ class JsonApiClient:
         json_body: Any = None,
         ok: tuple[int, ...] = (200, 201),
     ) -> requests.Response:
+        """One call; a GET answered 429 with a short wait is retried once after that wait.
+
+        Writes are never retried here, and the sleeping is bounded by a per-client budget:
+        long waits belong to the queue, which retries with its own backoff.
+        """
+        try:
+            return self._send(method, path, params=params, json_body=json_body, ok=ok)
+        except RateLimited as exc:
+            wait = exc.retry_after if exc.retry_after is not None else self.default_rate_limit_wait
+            if method != "GET" or not self.sleep_budget.reserve(wait):
+                raise
+        time.sleep(wait)
+        return self._send(method, path, params=params, json_body=json_body, ok=ok)
+
+    def before_send(self, method: str, path: str) -> None:
+        """Hook run before every attempt (ChartMogul paces its requests here)."""
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        json_body: Any = None,
+        ok: tuple[int, ...] = (200, 201),
+    ) -> requests.Response:
         """Make one call; return the response when its status is in ``ok``, else raise.
 
         Timeouts and connection errors on writes raise OutcomeUnknown (the write may have
         happened); on reads they raise RetryableApiError.
         """
+        self.before_send(method, path)
         with self._count_lock:
             self.calls += 1
         url = f"{self.base_url}{path}"

@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import math
 import re
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -38,17 +37,15 @@ from tasksync.models._parsing import parse_model
 from tasksync.models.chartmogul import ChartMogulCustomer, ChartMogulTask, TaskFields
 
 MAX_PER_PAGE = 200
-# One retry of a rate-limited GET, only when the advised wait is this short.
-MAX_GET_RETRY_WAIT_SECONDS = 2.0
-# Used when a 429 carries no Retry-After (UNVERIFIED whether ChartMogul sends one): the
-# server's window is one second long.
-DEFAULT_GET_RETRY_WAIT_SECONDS = 1.0
 
 
 class ChartMogulClient(JsonApiClient):
     """Tasks and customers of one ChartMogul account."""
 
     api_name = "chartmogul"
+    # Used when a 429 carries no Retry-After (UNVERIFIED whether ChartMogul sends one): the
+    # server's window is one second long.
+    default_rate_limit_wait = 1.0
 
     def __init__(
         self,
@@ -73,27 +70,7 @@ class ChartMogulClient(JsonApiClient):
         )
 
     # ----------------------------------------------------------------- transport
-    def request(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: dict[str, Any] | None = None,
-        json_body: Any = None,
-        ok: tuple[int, ...] = (200, 201),
-    ) -> requests.Response:
-        self._pace(method, path)
-        try:
-            return super().request(method, path, params=params, json_body=json_body, ok=ok)
-        except RateLimited as exc:
-            wait = exc.retry_after if exc.retry_after is not None else DEFAULT_GET_RETRY_WAIT_SECONDS
-            if method != "GET" or wait > MAX_GET_RETRY_WAIT_SECONDS:
-                raise
-            time.sleep(max(wait, 0.0))
-        self._pace(method, path)
-        return super().request(method, path, params=params, json_body=json_body, ok=ok)
-
-    def _pace(self, method: str, path: str) -> None:
+    def before_send(self, method: str, path: str) -> None:
         if self.pacer is not None:
             self.pacer.acquire(method, path)
 

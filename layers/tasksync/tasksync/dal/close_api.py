@@ -11,9 +11,6 @@ from __future__ import annotations
 
 import math
 import re
-import threading
-import time
-from collections import deque
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -28,9 +25,6 @@ from tasksync.models._parsing import parse_model
 from tasksync.models.close import CloseEvent, CloseLead, CloseTask, CloseUser, CloseWebhookSubscription
 
 DEFAULT_RATE_LIMIT_WAIT = 2.0  # when a 429 carries no usable header (the official client's default)
-IN_PROCESS_RETRY_MAX_WAIT = 2.0  # a GET asked to wait longer than this fails fast instead
-SLEEP_BUDGET_SECONDS = 5.0  # most in-process sleeping per client in any SLEEP_BUDGET_WINDOW
-SLEEP_BUDGET_WINDOW = 60.0
 EVENT_PAGE_MAX = 50
 TASK_PAGE_MAX = 100
 # One call gives the contacts' emails and every custom field (research §7).
@@ -94,6 +88,7 @@ class CloseClient(JsonApiClient):
     """Close over HTTP. Methods raise the typed errors of `tasksync.errors`."""
 
     api_name = "close"
+    default_rate_limit_wait = DEFAULT_RATE_LIMIT_WAIT
 
     def __init__(
         self,
@@ -111,8 +106,6 @@ class CloseClient(JsonApiClient):
             read_timeout=read_timeout,
             session=session,
         )
-        self._sleeps: deque[tuple[float, float]] = deque()
-        self._sleep_lock = threading.Lock()
 
     @classmethod
     def from_settings(cls, settings: SyncSettings, api_key: str) -> CloseClient:
@@ -136,41 +129,6 @@ class CloseClient(JsonApiClient):
                 retry_after=DEFAULT_RATE_LIMIT_WAIT if wait is None else wait,
             )
         return super().classify(method, path, response)
-
-    def request(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: dict[str, Any] | None = None,
-        json_body: Any = None,
-        ok: tuple[int, ...] = (200, 201),
-    ) -> requests.Response:
-        """One call; a GET answered 429 with a short wait is retried once after that wait.
-
-        Writes are never retried here: the queue retries them with its own backoff.
-        """
-        try:
-            return super().request(method, path, params=params, json_body=json_body, ok=ok)
-        except RateLimited as exc:
-            wait = exc.retry_after if exc.retry_after is not None else DEFAULT_RATE_LIMIT_WAIT
-            if method != "GET" or not self._reserve_sleep(wait):
-                raise
-        time.sleep(wait)
-        return super().request(method, path, params=params, json_body=json_body, ok=ok)
-
-    def _reserve_sleep(self, wait: float) -> bool:
-        """Whether we may sleep ``wait`` seconds now without exceeding the sleep budget."""
-        if wait > IN_PROCESS_RETRY_MAX_WAIT:
-            return False
-        now = time.monotonic()
-        with self._sleep_lock:
-            while self._sleeps and now - self._sleeps[0][0] > SLEEP_BUDGET_WINDOW:
-                self._sleeps.popleft()
-            if sum(seconds for _, seconds in self._sleeps) + wait > SLEEP_BUDGET_SECONDS:
-                return False
-            self._sleeps.append((now, wait))
-            return True
 
     def _get_object(self, path: str, where: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
         return _object(self.json(self.request("GET", path, params=params), path), where)
@@ -250,6 +208,12 @@ class CloseClient(JsonApiClient):
                 raise InvalidInput("close.events.cursor_next", "repeats an earlier cursor")
             seen_cursors.add(next_cursor)
             cursor = next_cursor
+
+    def get_event(self, event_id: str) -> dict[str, Any]:
+        """One event-log entry, raw (`GET /event/{id}/`); raises NotFound once it has expired."""
+        data = self._get_object(f"/event/{quote(event_id, safe='')}/", "close.event")
+        parse_model(CloseEvent, data, "close.event")
+        return data
 
     # ----------------------------------------------------------------- webhook subscriptions
     def create_webhook(self, *, url: str, events: list[dict[str, str]]) -> CloseWebhookSubscription:
