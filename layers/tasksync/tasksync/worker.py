@@ -36,6 +36,9 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs.client import SQSClient
 
 IDEMPOTENCY_KEY_PREFIX = "tasksync-event"
+# What makes an event unique: Close consolidates rapid changes into one event id, bumping its
+# date_updated. The CLI's replay recomputes the same key to delete a record.
+IDEMPOTENCY_EVENT_KEY = "[id, date_updated]"
 # Close can repeat an event for 72 hours; keep the idempotency record a little longer.
 IDEMPOTENCY_SECONDS = 4 * 86400
 RETRYABLE = (RetryableApiError, LeaseHeld, ConcurrentUpdate, IdempotencyAlreadyInProgressError)
@@ -102,7 +105,7 @@ class SyncWorker:
         self.rng = rng
         # One persistence layer per config (Powertools pitfall: configure() runs once).
         self.idempotency_config = IdempotencyConfig(
-            event_key_jmespath="[id, date_updated]",
+            event_key_jmespath=IDEMPOTENCY_EVENT_KEY,
             raise_on_no_idempotency_key=True,
             expires_after_seconds=IDEMPOTENCY_SECONDS,
         )
