@@ -196,6 +196,22 @@ def test_receiver_rejects_bad_input_without_queueing(stack: Stack) -> None:
     assert stack.depth(stack.queue_url) == 0
 
 
+def test_receiver_answers_400_for_a_signed_body_that_is_not_a_close_event(stack: Stack) -> None:
+    receiver = load_handler("webhook")
+    body = json.dumps({"subscription_id": EVENTS_SUBSCRIPTION, "event": {"id": "ev_1"}}).encode()
+    timestamp = str(int(time.time()))
+    event = {
+        **load_event("webhook-task-created.json"),
+        "body": body.decode(),
+        "isBase64Encoded": False,
+        "headers": {"close-sig-timestamp": timestamp, "close-sig-hash": sign(SANDBOX_SIGNATURE_KEY, timestamp, body)},
+    }
+    response = receiver.lambda_handler(event, FakeLambdaContext())
+    assert response["statusCode"] == 400
+    assert "event." in response["body"]  # names the missing field
+    assert stack.depth(stack.queue_url) == 0
+
+
 def test_receiver_answers_5xx_only_when_the_queue_write_fails(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("QUEUE_URL", stack.queue_url + "-missing")
     receiver = load_handler("webhook")
