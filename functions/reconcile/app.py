@@ -12,7 +12,7 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 
 from tasksync.dal.aws import aws_client
-from tasksync.dal.checkpoints import CheckpointStore
+from tasksync.dal.checkpoints import CheckpointStore, RunLock
 from tasksync.dal.queue import EventQueue
 from tasksync.dal.signature_keys import SecretSignatureKeys
 from tasksync.errors import InvalidInput
@@ -73,7 +73,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             raise InvalidInput("backfill_since", "must be a date, YYYY-MM-DD") from None
         report = reconciler.backfill(day)
     else:
-        report = reconciler.run()
+        # At most one scheduled pass at a time; the lease outlives the function's timeout.
+        report = reconciler.run(RunLock(aws_client("dynamodb"), reconciler.settings.state_table, "reconcile"), 330.0)
     report_metrics(report)
     for subscription_id in report.paused_subscriptions:
         logger.warning(

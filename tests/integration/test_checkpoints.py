@@ -6,7 +6,7 @@ import random
 import threading
 from datetime import UTC, datetime, timedelta, timezone
 
-from tasksync.dal.checkpoints import CheckpointStore
+from tasksync.dal.checkpoints import CheckpointStore, RunLock
 from tasksync.dal.state_cache import StateCache
 from tests.support.dynamodb import StateTables
 
@@ -107,3 +107,17 @@ def test_all_lists_every_checkpoint_and_nothing_else(state_tables: StateTables) 
         ("task.lead", "updated"): T0 + timedelta(hours=1),
         ("task.lead", "deleted"): T0 + timedelta(hours=2),
     }
+
+
+def test_run_lock_admits_one_holder_until_release_or_expiry(state_tables: StateTables) -> None:
+    now = [1_000.0]
+    first = RunLock(state_tables.client, state_tables.state, "reconcile", clock=lambda: now[0])
+    second = RunLock(state_tables.client, state_tables.state, "reconcile", clock=lambda: now[0])
+    assert first.acquire("a", 60)
+    assert not second.acquire("b", 60)
+    second.release("b")  # not the holder: the lock stays
+    assert not second.acquire("b", 60)
+    first.release("a")
+    assert second.acquire("b", 60)
+    now[0] += 61  # b died without releasing: its lease runs out
+    assert first.acquire("a", 60)

@@ -15,6 +15,7 @@ import pytest
 from aws_lambda_powertools.utilities import parameters
 
 from tasksync.dal.aws import aws_client, forget_clients
+from tasksync.dal.checkpoints import RunLock
 from tasksync.dal.links import LinkState, TaskLink, TaskLinkStore
 from tasksync.logic.signature import sign
 from tasksync.sandbox.chartmogul import ChartMogulSimulator
@@ -393,3 +394,16 @@ def test_reconciler_backfill_enqueues_every_task_since_a_date(stack: Stack) -> N
     report = load_handler("reconcile").lambda_handler(load_event("reconcile-backfill.json"), FakeLambdaContext())
     assert report["backfilled"] == 3
     assert stack.depth(stack.queue_url) == 3
+
+
+def test_a_reconcile_pass_skips_itself_while_another_holds_the_lock(stack: Stack) -> None:
+    lock = RunLock(aws_client("dynamodb"), stack.links.table_name, "reconcile")
+    assert lock.acquire("a long run", 300)
+    stack.close.create_task(lead_id=F1_LEAD, text="waits for the next pass", assigned_to=F1_USER, date="2025-03-01")
+    report = load_handler("reconcile").lambda_handler(load_event("schedule-reconcile.json"), FakeLambdaContext())
+    assert report["skipped"]
+    assert stack.depth(stack.queue_url) == 0
+    lock.release("a long run")
+    report = load_handler("reconcile").lambda_handler(load_event("schedule-reconcile.json"), FakeLambdaContext())
+    assert report["skipped"] is None
+    assert report["events_enqueued"] >= 1

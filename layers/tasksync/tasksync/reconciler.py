@@ -9,13 +9,14 @@ parked tasks whose backoff has elapsed, watch the webhook subscription, and run 
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 
 from tasksync.config import SyncSettings
-from tasksync.dal.checkpoints import CheckpointStore
+from tasksync.dal.checkpoints import CheckpointStore, RunLock
 from tasksync.dal.links import TaskLinkStore
 from tasksync.dal.queue import EnqueueReport, EventQueue, QueuedEvent
 from tasksync.errors import ApiError, InvalidInput, NotFound
@@ -57,6 +58,7 @@ class ReconcileReport:
     resumed_subscriptions: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
     checkpoints: dict[str, str] = field(default_factory=dict)
+    skipped: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -68,6 +70,7 @@ class ReconcileReport:
             "resumed_subscriptions": self.resumed_subscriptions,
             "failures": self.failures[:20],
             "checkpoints": self.checkpoints,
+            "skipped": self.skipped,
         }
 
 
@@ -91,12 +94,23 @@ class Reconciler:
         self.subscriptions = subscriptions
         self.clock = clock
 
-    def run(self) -> ReconcileReport:
-        """One scheduled pass: catch up, retry parked tasks, check the subscription."""
+    def run(self, lock: RunLock | None = None, lock_seconds: float = 300.0) -> ReconcileReport:
+        """One scheduled pass: catch up, retry parked tasks, check the subscription.
+
+        With a ``lock``, a pass that finds another one still running skips itself.
+        """
         report = ReconcileReport()
-        self.catch_up(report)
-        self.retry_parked(report)
-        self.check_subscriptions(report)
+        owner = uuid.uuid4().hex
+        if lock is not None and not lock.acquire(owner, lock_seconds):
+            report.skipped = "another reconciler run is in progress"
+            return report
+        try:
+            self.catch_up(report)
+            self.retry_parked(report)
+            self.check_subscriptions(report)
+        finally:
+            if lock is not None:
+                lock.release(owner)
         return report
 
     # ------------------------------------------------------------------ catch-up

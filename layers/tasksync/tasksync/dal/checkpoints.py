@@ -9,6 +9,8 @@ reconciler runs that overlap (a slow one and the next scheduled one) cannot drag
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -98,3 +100,51 @@ class CheckpointStore:
             for item in page.get("Items", []):
                 found[(item["object_type"]["S"], item["action"]["S"])] = _parse(item["checkpoint"]["S"])
         return found
+
+
+class RunLock:
+    """One reconciler run at a time: a lease item `lock#<name>` that expires on its own.
+
+    A scheduled run may still be going when the next one starts (the function's timeout can
+    equal the interval). Overlapping runs would be harmless, since enqueues deduplicate and
+    checkpoints only move forward, but they double Close's event-log reads for nothing.
+    """
+
+    def __init__(self, client: DynamoDBClient, table_name: str, name: str, clock: Callable[[], float] = time.time):
+        self.client = client
+        self.table_name = table_name
+        self.key = {"pk": {"S": f"lock#{name}"}}
+        self.clock = clock
+
+    def acquire(self, owner: str, seconds: float) -> bool:
+        now = self.clock()
+        try:
+            self.client.put_item(
+                TableName=self.table_name,
+                Item={
+                    **self.key,
+                    "owner": {"S": owner},
+                    "lease_until": {"N": f"{now + seconds:.3f}"},
+                    "expires_at": {"N": str(int(now + seconds) + 3600)},
+                },
+                ConditionExpression="attribute_not_exists(pk) OR lease_until < :now",
+                ExpressionAttributeValues={":now": {"N": f"{now:.3f}"}},
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def release(self, owner: str) -> None:
+        try:
+            self.client.delete_item(
+                TableName=self.table_name,
+                Key=self.key,
+                ConditionExpression="#owner = :owner",
+                ExpressionAttributeNames={"#owner": "owner"},
+                ExpressionAttributeValues={":owner": {"S": owner}},
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
