@@ -1,5 +1,8 @@
 """Reconciler: the scheduled catch-up from Close's event log, parked-task retries,
 subscription health, and (when invoked with {"backfill_since": "YYYY-MM-DD"}) backfills.
+
+No Powertools Tracer, as in the worker: its import-time X-Ray client costs more cold-start time
+than the traces are worth; `Tracing: Active` in the template still traces each invocation.
 """
 
 from __future__ import annotations
@@ -8,7 +11,7 @@ import os
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 from tasksync.dal.aws import aws_client
@@ -24,7 +27,6 @@ if TYPE_CHECKING:
 
 logger = Logger()
 metrics = Metrics()
-tracer = Tracer()
 _reconciler: Reconciler | None = None
 
 
@@ -62,7 +64,6 @@ def report_metrics(report: ReconcileReport) -> None:
 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics(capture_cold_start_metric=True)
-@tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     reconciler = get_reconciler()
     since = event.get("backfill_since") if isinstance(event, dict) else None
