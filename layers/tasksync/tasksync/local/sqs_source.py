@@ -113,6 +113,11 @@ class SqsEventSource:
         """A batch has been received and is not finished (deleted or left) yet."""
         return self._busy.is_set()
 
+    def wrap_invoke(self, wrapper: Callable[[Invoke], Invoke]) -> None:
+        """Put ``wrapper`` around the function call from the next batch on (fault injection:
+        the chaos tests kill the worker in the middle of a batch this way)."""
+        self._invoke = wrapper(self._invoke)
+
     def start(self, thread_name: str) -> None:
         self._thread = threading.Thread(target=self._run, name=thread_name, daemon=True)
         self._thread.start()

@@ -22,7 +22,7 @@ import os
 import secrets
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -51,6 +51,7 @@ from tasksync.local.options import (
     settings_variables,
 )
 from tasksync.local.schedule import FixedRateSchedule
+from tasksync.local.sqs_source import Invoke as WorkerInvoke
 from tasksync.local.sqs_source import SqsEventSource
 from tasksync.local.state import STATE_FILE_NAME, STATE_VERSION, process_alive, remove_state, write_state
 from tasksync.local.template import (
@@ -306,6 +307,12 @@ class LocalStack:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    def wrap_worker(self, wrapper: Callable[[WorkerInvoke], WorkerInvoke]) -> None:
+        """Put ``wrapper`` around every later worker invocation (fault injection in tests)."""
+        if self._event_source is None:
+            raise LocalStackError("the local stack is not running")
+        self._event_source.wrap_invoke(wrapper)
 
     def wait_until_idle(self, timeout: float = 30.0) -> None:
         """Return once nothing is queued, in flight or running; raise TimeoutError after ``timeout``."""

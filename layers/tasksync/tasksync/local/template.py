@@ -131,14 +131,17 @@ def cloudformation_loader() -> Any:
 
 def load_template(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
     """The template as plain data; short tags become their long (`Fn::*`) forms."""
-    import yaml  # noqa: PLC0415 - dev-only dependency, see the module doc
-
     if not path.is_file():
         raise FileNotFoundError(
             f"{path} not found: run from a tasksync checkout (the local runner reads template.yaml)"
         )
     with path.open(encoding="utf-8") as handle:
-        loaded = yaml.load(handle, Loader=cloudformation_loader())  # noqa: S506 - a SafeLoader subclass
+        # What yaml.load does, with our SafeLoader subclass (no arbitrary objects), built directly.
+        loader = cloudformation_loader()(handle)
+        try:
+            loaded = loader.get_single_data()
+        finally:
+            loader.dispose()
     if not isinstance(loaded, dict) or not isinstance(loaded.get("Resources"), dict):
         raise ValueError(f"{path} is not a CloudFormation template (no Resources mapping)")
     return loaded
