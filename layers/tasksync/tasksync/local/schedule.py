@@ -12,10 +12,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from tasksync.local.background import BackgroundLoop
+
 Invoke = Callable[[dict[str, Any]], Any]
 
 
-class FixedRateSchedule:
+class FixedRateSchedule(BackgroundLoop):
     def __init__(
         self,
         *,
@@ -26,29 +28,13 @@ class FixedRateSchedule:
         self._invoke = invoke
         self.interval_seconds = interval_seconds
         self._on_error = on_error
-        self._stopping = threading.Event()
+        super().__init__()
         self._running = threading.Event()
-        self._thread: threading.Thread | None = None
         self.runs = 0
 
     @property
     def busy(self) -> bool:
         return self._running.is_set()
-
-    def start(self, thread_name: str) -> None:
-        self._thread = threading.Thread(target=self._run, name=thread_name, daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float) -> bool:
-        """Stop scheduling; a run in progress is finished first. False when it is still running."""
-        self._stopping.set()
-        if self._thread is None:
-            return True
-        self._thread.join(timeout)
-        alive = self._thread.is_alive()
-        if not alive:
-            self._thread = None
-        return not alive
 
     def _run(self) -> None:
         while not self._stopping.is_set():

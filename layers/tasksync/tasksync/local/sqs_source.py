@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from tasksync.local.background import BackgroundLoop
+
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
     from mypy_boto3_sqs.type_defs import DeleteMessageBatchRequestEntryTypeDef, MessageTypeDef
@@ -83,7 +85,7 @@ def failed_message_ids(response: Any, batch_ids: set[str]) -> set[str]:
     return failed
 
 
-class SqsEventSource:
+class SqsEventSource(BackgroundLoop):
     """Polls one queue and feeds its batches to one function, until stopped."""
 
     def __init__(
@@ -102,9 +104,8 @@ class SqsEventSource:
         self._region = region
         self._on_batch_error = on_batch_error
         self._on_poll_error = on_poll_error
-        self._stopping = threading.Event()
+        super().__init__()
         self._busy = threading.Event()
-        self._thread: threading.Thread | None = None
         self._queue_arn = ""
         self.batches = 0
 
@@ -117,21 +118,6 @@ class SqsEventSource:
         """Put ``wrapper`` around the function call from the next batch on (fault injection:
         the chaos tests kill the worker in the middle of a batch this way)."""
         self._invoke = wrapper(self._invoke)
-
-    def start(self, thread_name: str) -> None:
-        self._thread = threading.Thread(target=self._run, name=thread_name, daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float) -> bool:
-        """Stop polling; the batch in hand is finished first. False when the thread is still busy."""
-        self._stopping.set()
-        if self._thread is None:
-            return True
-        self._thread.join(timeout)
-        alive = self._thread.is_alive()
-        if not alive:
-            self._thread = None
-        return not alive
 
     def _run(self) -> None:
         while not self._stopping.is_set():
