@@ -1,0 +1,75 @@
+"""tests.support.audit_requirements: what it counts as audited when PyPI's per-version data is missing.
+
+pip-audit itself and PyPI's project-level API are replaced by their answers (the network is the
+one thing a unit test must not need); the decisions on those answers are the code under test.
+"""
+
+from __future__ import annotations
+
+import urllib.error
+from typing import Any
+
+import pytest
+
+from tests.support import audit_requirements
+from tests.support.audit_requirements import REVIEWED_BY_HAND, Audit
+
+SKIPPED = "Dependency not found on PyPI and could not be audited: {name} ({version})"
+ADVISORY = {"id": "PYSEC-2099-1", "aliases": ["CVE-2099-1"], "fixed_in": ["9.9"]}
+
+
+def latest_release(releases: dict[str, tuple[str, list[dict[str, Any]]]]) -> Any:
+    def project_release(name: str) -> tuple[str, list[dict[str, Any]]]:
+        if name not in releases:
+            raise urllib.error.URLError("unreachable")
+        return releases[name]
+
+    return project_release
+
+
+def test_a_pin_reviewed_by_hand_needs_no_lookup(monkeypatch: pytest.MonkeyPatch) -> None:
+    (name, version), _review = next(iter(REVIEWED_BY_HAND.items()))
+    monkeypatch.setattr(audit_requirements, "project_release", latest_release({}))
+    audit = Audit()
+    audit.skipped(name, SKIPPED.format(name=name, version=version))
+    assert [line.split(":")[0] for line in audit.by_hand] == [f"{name} {version}"]
+    assert audit.unreachable == []
+    assert audit.not_audited == []
+    assert audit.audited == 0
+
+
+def test_a_review_covers_only_its_exact_version(monkeypatch: pytest.MonkeyPatch) -> None:
+    (name, _version), _review = next(iter(REVIEWED_BY_HAND.items()))
+    monkeypatch.setattr(audit_requirements, "project_release", latest_release({name: ("99.0", [])}))
+    audit = Audit()
+    audit.skipped(name, SKIPPED.format(name=name, version="0.0.1"))
+    assert audit.by_hand == []
+    assert audit.not_audited == [f"{name} 0.0.1 (latest is 99.0; PyPI has no per-version data here)"]
+
+
+def test_the_latest_release_is_audited_through_the_project_api(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(audit_requirements, "project_release", latest_release({"somepkg": ("1.2", [ADVISORY])}))
+    audit = Audit()
+    audit.skipped("somepkg", SKIPPED.format(name="somepkg", version="1.2"))
+    assert audit.audited == 1
+    assert audit.found == ["somepkg 1.2: PYSEC-2099-1 (CVE-2099-1): fixed in 9.9"]
+
+
+def test_a_vulnerability_or_an_unreachable_index_fails_the_audit(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def report(*packages: dict[str, Any]) -> Any:
+        return lambda _files: {"dependencies": list(packages)}
+
+    clean = {"name": "fine", "version": "1.0", "vulns": []}
+    monkeypatch.setattr(audit_requirements, "project_release", latest_release({}))
+    monkeypatch.setattr(audit_requirements, "run_pip_audit", report(clean))
+    assert audit_requirements.main(["requirements.txt"]) == 0
+
+    monkeypatch.setattr(audit_requirements, "run_pip_audit", report(clean, {**clean, "vulns": [ADVISORY]}))
+    assert audit_requirements.main(["requirements.txt"]) == 1
+
+    gone = {"name": "gone", "skip_reason": SKIPPED.format(name="gone", version="2.0")}
+    monkeypatch.setattr(audit_requirements, "run_pip_audit", report(clean, gone))
+    assert audit_requirements.main(["requirements.txt"]) == 1
+    assert "could not be reached" in capsys.readouterr().out
