@@ -4,7 +4,7 @@ In-process, the real `WebhookReceiver` and the real `EventQueue` (message body, 
 dedup ids) run against an in-memory stand-in for the SQS client that only records the call,
 so the time is ours, not the network's. The whole Lambda handler (Powertools logger and
 metrics, whose JSON goes to a discarded stdout) is timed the same way. The SQS send is then
-timed separately against a moto server on 127.0.0.1, through a real boto3 client.
+timed separately against a moto server on 127.0.0.1 (a process of its own), through a real boto3 client.
 """
 
 from __future__ import annotations
@@ -12,18 +12,19 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import logging
 import os
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
-from moto.server import ThreadedMotoServer
 
 from tasksync.dal.queue import EventQueue
 from tasksync.dal.signature_keys import SingleSignatureKey
+from tasksync.local.moto_server import MotoServer
 from tasksync.logic.signature import sign
 from tasksync.models.close import CloseEvent
 from tasksync.receiver import WebhookReceiver
@@ -114,14 +115,12 @@ def _in_process(requests: list[dict[str, Any]], now: int) -> tuple[list[float], 
 
 
 def _sqs_send(requests: list[dict[str, Any]]) -> list[float]:
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one access-log line per request otherwise
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
+    server = MotoServer(Path(tempfile.mkdtemp(prefix="bench-moto-")) / "moto-server.log")
+    endpoint = server.start()
     try:
-        host, port = server.get_host_and_port()
         client = boto3.client(
             "sqs",
-            endpoint_url=f"http://{host}:{port}",
+            endpoint_url=endpoint,
             region_name="us-east-1",
             aws_access_key_id="bench",
             aws_secret_access_key="bench",

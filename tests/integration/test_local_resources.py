@@ -6,6 +6,7 @@ Against the real engines: DynamoDB Local for tables, the moto server for SQS and
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from typing import TYPE_CHECKING
 
@@ -79,6 +80,22 @@ def test_event_queue_needs_explicit_deduplication_ids(queues: Queues) -> None:
         QueueUrl=queues.events_url, AttributeNames=["ApproximateNumberOfMessages"]
     )["Attributes"]
     assert attributes["ApproximateNumberOfMessages"] == "1"
+
+
+def test_the_moto_server_keeps_sqs_time_and_visibility(queues: Queues) -> None:
+    # Our moto child process reads the clock its own faster way (tasksync.local.moto_server):
+    # timestamps must still be now, and a received message must stay hidden until released.
+    client, url = queues.client, queues.events_url
+    before = time.time() * 1000
+    client.send_message(QueueUrl=url, MessageBody="{}", MessageGroupId="task_1", MessageDeduplicationId="ev_1")
+    [message] = client.receive_message(QueueUrl=url, AttributeNames=["All"], VisibilityTimeout=60)["Messages"]
+    after = time.time() * 1000
+    assert before - 1000 <= int(message["Attributes"]["SentTimestamp"]) <= after + 1000
+    assert "Messages" not in client.receive_message(QueueUrl=url, VisibilityTimeout=60)
+    client.change_message_visibility(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0)
+    [again] = client.receive_message(QueueUrl=url, AttributeNames=["All"])["Messages"]
+    assert again["MessageId"] == message["MessageId"]
+    assert again["Attributes"]["ApproximateReceiveCount"] == "2"
 
 
 def test_secrets_helper_round_trips_a_value(secrets: Secrets) -> None:

@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
+from tasksync.local.child_process import ChildServerError
+from tasksync.local.moto_server import MotoServer
 from tests.support.template import create_queues, create_secrets
 
 if TYPE_CHECKING:
@@ -84,13 +85,15 @@ class Secrets:
 
 
 @pytest.fixture(scope="session")
-def moto_server() -> Iterator[str]:
-    """The endpoint URL of a moto server on 127.0.0.1 (it would bind 0.0.0.0 by default)."""
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
+def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The endpoint URL of a moto server on 127.0.0.1, in a process of its own (as in `make run`)."""
+    server = MotoServer(tmp_path_factory.mktemp("moto-server") / "moto-server.log")
     try:
-        yield f"http://{host}:{port}"
+        endpoint = server.start()
+    except ChildServerError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    try:
+        yield endpoint
     finally:
         server.stop()
 

@@ -16,7 +16,8 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from tasksync.local.dynamodb import DynamoDBLocal, DynamoDBLocalError
+from tasksync.local.child_process import ChildServerError
+from tasksync.local.dynamodb import DynamoDBLocal
 from tests.support.template import REPO_ROOT, create_tables
 
 if TYPE_CHECKING:
@@ -63,7 +64,7 @@ def dynamodb_local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         )
     try:
         endpoint = server.start()
-    except DynamoDBLocalError as exc:
+    except ChildServerError as exc:
         pytest.fail(str(exc), pytrace=False)
     try:
         yield endpoint

@@ -2,7 +2,8 @@
 
 What runs, all on 127.0.0.1:
 - AWS: DynamoDB Local when java and .tools/dynamodb are there, otherwise moto; SQS and Secrets
-  Manager on a moto server. Tables, queues and secrets come from template.yaml's own
+  Manager on a moto server. Both are child processes, so their work does not hold this
+  process's GIL. Tables, queues and secrets come from template.yaml's own
   definitions, under a prefix unique to the run.
 - The three Lambda handlers, loaded from their files: the receiver behind a local HTTP API
   (`POST /webhooks/close`), the worker fed by an SQS poller with Lambda's partial-batch rules,
@@ -43,6 +44,7 @@ from tasksync.local.logs import (
     suppress_cold_start_metric,
     use_concise_format,
 )
+from tasksync.local.moto_server import MotoServer
 from tasksync.local.options import (
     AWS_VARIABLES_TO_CLEAR,
     FAKE_AWS_CREDENTIALS,
@@ -127,7 +129,7 @@ class LocalStack:
         self.sandbox_ids: dict[str, str] = {}
         self.subscription_id: str | None = None
         self._signature_key: str | None = None
-        self._moto: Any = None
+        self._moto: MotoServer | None = None
         self._dynamodb_local: DynamoDBLocal | None = None
         self._sqs: SQSClient | None = None
         self._http_api: HttpApi | None = None
@@ -241,9 +243,11 @@ class LocalStack:
         self._refuse_if_another_stack_runs()
         self.started_at = datetime.now(UTC)
         template = self._template()
-        # DynamoDB Local's JVM boots while everything else is set up.
+        # DynamoDB Local's JVM and moto's interpreter boot side by side.
+        self._moto = MotoServer(self.options.local_dir / "moto-server.log")
+        self._moto.launch()
         self._launch_dynamodb_local()
-        sqs, secrets_manager = self._start_moto()
+        sqs, secrets_manager = self._start_moto(self._moto)
         self._create_queues_and_secrets(template, sqs, secrets_manager)
         self._http_api = self._bind_http_api()
         if self.options.mode == "sandbox":
@@ -393,14 +397,8 @@ class LocalStack:
         else:
             self.log.warning("java or %s is missing: DynamoDB runs on moto", local.jar)
 
-    def _start_moto(self) -> tuple[SQSClient, SecretsManagerClient]:
-        # moto is a dev dependency: imported only when a local stack starts.
-        from moto.server import ThreadedMotoServer  # noqa: PLC0415
-
-        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        self._moto.start()
-        _host, moto_port = self._moto.get_host_and_port()
-        moto_url = f"http://127.0.0.1:{moto_port}"
+    def _start_moto(self, moto: MotoServer) -> tuple[SQSClient, SecretsManagerClient]:
+        moto_url = moto.wait_until_ready()
         self.endpoints = {"dynamodb": moto_url, "sqs": moto_url, "secretsmanager": moto_url}
         self.dynamodb_engine = "moto"
         sqs: SQSClient = self._aws_client("sqs", moto_url)
