@@ -110,6 +110,12 @@ def _http_response(result: Any) -> tuple[int, dict[str, str], bytes]:
     return 200, {"content-type": "application/json"}, json.dumps(result).encode("utf-8")
 
 
+class _ListeningServer(ThreadingHTTPServer):
+    # socketserver's default listen backlog is 5: with 50 senders connecting at once the kernel
+    # refused connections before a thread could accept them. API Gateway refuses none.
+    request_queue_size = 128
+
+
 class HttpApi:
     """A local HTTP API with one route to one function, on 127.0.0.1."""
 
@@ -134,7 +140,7 @@ class HttpApi:
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _serve
 
         # Binding here (not in start()) makes the port known before the stack wires the app.
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), _Handler)
+        self._server = _ListeningServer(("127.0.0.1", port), _Handler)
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
 
