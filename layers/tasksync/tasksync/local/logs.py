@@ -105,8 +105,3 @@ def runner_logger() -> logging.Logger:
         logger.setLevel(logging.INFO)
         logger.propagate = False
     return logger
-
-
-def quiet_servers() -> None:
-    """moto's server (werkzeug) logs every request it answers: one line per SQS poll."""
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)

@@ -55,7 +55,7 @@ def _read_the_clock_cheaply() -> None:
 
 
 def main(argv: list[str]) -> None:
-    # werkzeug logs a line per request: tens of thousands in a chaos run, none of them useful.
+    # werkzeug logs a line per request (one per SQS poll): tens of thousands in a chaos run.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     _read_the_clock_cheaply()
     from moto.server import main as serve  # noqa: PLC0415 - a dev dependency, only here

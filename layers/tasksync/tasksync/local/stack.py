@@ -39,7 +39,6 @@ from tasksync.local.http_api import WEBHOOK_ROUTE, HttpApi
 from tasksync.local.lambda_runtime import LocalFunction
 from tasksync.local.logs import (
     quiet_metrics,
-    quiet_servers,
     runner_logger,
     suppress_cold_start_metric,
     use_concise_format,
@@ -239,7 +238,6 @@ class LocalStack:
         return self
 
     def _start(self) -> None:
-        quiet_servers()
         self._refuse_if_another_stack_runs()
         self.started_at = datetime.now(UTC)
         template = self._template()
