@@ -18,6 +18,7 @@ from tasksync.dal.aws import aws_client, forget_clients
 from tasksync.dal.checkpoints import RunLock
 from tasksync.dal.links import LinkState, TaskLink, TaskLinkStore
 from tasksync.logic.signature import sign
+from tasksync.sandbox._server import FaultPlan
 from tasksync.sandbox.chartmogul import ChartMogulSimulator
 from tasksync.sandbox.close import CloseSimulator
 from tests.support.handlers import FakeLambdaContext, load_event, load_handler, repo_path, sqs_lambda_event
@@ -291,10 +292,7 @@ def test_worker_message_reaches_the_dlq_after_max_receive_count(stack: Stack, mo
     monkeypatch.setenv("RETRY_BASE_SECONDS", "0")  # retry at once, so the test needs no waiting
     monkeypatch.setenv("RETRY_MAX_SECONDS", "0")
     enqueue_webhook(stack)
-    stack.links.save(
-        None,
-        TaskLink(close_task_id=F1_TASK, state=LinkState.CREATING, lease_owner="other", lease_until=4_102_444_800.0),
-    )
+    stack.chartmogul.inject(FaultPlan(error_rate=1.0))  # an outage that outlasts every retry
     worker = load_handler("sync")
     for _ in range(max_receives):
         messages = stack.receive()

@@ -67,18 +67,39 @@ class OutcomeSink(Protocol):
     def rejected(self, message_id: str, reason: str) -> None: ...
 
 
+# SQS's longest visibility timeout: no retry can be put off for longer.
+MAX_VISIBILITY_SECONDS = 43200
+
+
 def backoff_seconds(
-    receive_count: int, error: Exception, *, base: int, cap: int, rng: Callable[[], float] = random.random
+    receive_count: int,
+    error: Exception,
+    *,
+    base: int,
+    cap: int,
+    in_progress_seconds: float = 0.0,
+    rng: Callable[[], float] = random.random,
 ) -> int:
-    """Capped exponential backoff with jitter, from how often SQS has delivered the record."""
+    """When SQS should deliver the record again: capped exponential backoff with jitter, from
+    how often SQS has delivered it, but never sooner than a wait the error tells us.
+
+    A held create lease, an idempotency record still in progress (a crashed attempt's, which
+    expires at most `in_progress_seconds`, one invocation's time, after it was taken) and a
+    Retry-After are known waits, not guesses: RETRY_MAX_SECONDS caps only the guess. Retrying
+    before a known wait is over cannot succeed and spends one of the record's deliveries
+    (maxReceiveCount), so short retry settings would otherwise send healthy events to the DLQ.
+    """
     attempt = max(1, receive_count)
     ceiling = min(cap, base * 2 ** min(attempt - 1, 20))
-    delay = ceiling / 2 + rng() * ceiling / 2  # "equal jitter": never less than half the step
+    guess = ceiling / 2 + rng() * ceiling / 2  # "equal jitter": never less than half the step
+    known = 0.0
     if isinstance(error, LeaseHeld):
-        delay = max(delay, error.seconds_left + 1)
-    if isinstance(error, RetryableApiError) and error.retry_after:
-        delay = max(delay, error.retry_after)
-    return int(min(cap, max(0, round(delay)))) if cap else 0
+        known = error.seconds_left + 1
+    elif isinstance(error, IdempotencyAlreadyInProgressError):
+        known = in_progress_seconds + 1 if in_progress_seconds > 0 else 0.0
+    elif isinstance(error, RetryableApiError) and error.retry_after:
+        known = error.retry_after
+    return int(min(MAX_VISIBILITY_SECONDS, max(0, round(max(guess, known)))))
 
 
 @dataclass(frozen=True)
@@ -103,6 +124,7 @@ class SyncWorker:
         self.sqs = sqs
         self.sink = sink
         self.rng = rng
+        self._in_progress_seconds = 0.0  # until an invocation registers its context
         # One persistence layer per config (Powertools pitfall: configure() runs once).
         self.idempotency_config = IdempotencyConfig(
             event_key_jmespath=IDEMPOTENCY_EVENT_KEY,
@@ -128,6 +150,9 @@ class SyncWorker:
     def register_lambda_context(self, context: Any) -> None:
         """Call first in every invocation: it bounds how long a crashed attempt blocks a retry."""
         self.idempotency_config.register_lambda_context(context)
+        # Powertools marks a record in progress until the invocation that took it would time
+        # out; this invocation's time (measured at its start) is an upper bound for any of them.
+        self._in_progress_seconds = context.get_remaining_time_in_millis() / 1000
 
     def process_record(self, record: SyncRecord, receive_count: int) -> RecordOutcome:
         """Apply one record. Raises (after setting the record's backoff) when it must be retried."""
@@ -145,6 +170,7 @@ class SyncWorker:
                 exc,
                 base=self.settings.retry_base_seconds,
                 cap=self.settings.retry_max_seconds,
+                in_progress_seconds=self._in_progress_seconds,
                 rng=self.rng,
             )
             self._delay(record, visibility)
