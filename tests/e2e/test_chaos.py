@@ -22,18 +22,21 @@ from __future__ import annotations
 
 import os
 import random
+import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import boto3
 import pytest
 import requests
 
+from tasksync.dal.chartmogul_api import ChartMogulClient
 from tasksync.local.options import FAKE_AWS_CREDENTIALS
 from tasksync.local.sample import signed_delivery
 from tasksync.local.sqs_source import Invoke
@@ -67,6 +70,7 @@ SIZE = SIZES["full" if os.environ.get("TASKSYNC_CHAOS", "").strip().lower() == "
 DUPLICATE_RATE, REORDER_RATE, DROP_RATE = 0.20, 0.10, 0.05
 CHARTMOGUL_FAULTS = FaultPlan(error_rate=0.10, rate_limit_rate=0.05, lose_response_rate=0.02, seed=20261)
 VISIBILITY_SECONDS = 3  # a killed batch is back within seconds
+CREATE_LEASE_SECONDS = 35
 LEADS = {"acme": "ops@acme.example", "globex": "finance@globex.example", "initech": "cto@initech.example"}
 REPS = ("alice", "bob", None)  # None: an unassigned task, which goes to DEFAULT_ASSIGNEE
 UNASSIGNED_GOES_TO = "success@example.com"
@@ -78,6 +82,29 @@ MAX_BACKLOG = 60  # queued events the load lets pile up before it waits for the 
 
 class WorkerKilled(Exception):
     """The worker's process died mid-batch (Lambda timeout, out of memory, a crash)."""
+
+
+TraceFunction = Callable[[FrameType, str, Any], Any]
+
+
+class WorkerDied(BaseException):
+    """Raised inside the worker at the instant it dies. A BaseException, so that no `except
+    Exception` in the worker or in Powertools handles it: a killed process handles nothing (its
+    idempotency record stays in progress, its create lease stays taken)."""
+
+
+def die_after_chartmogul_creates(frame: FrameType, event: str, _arg: Any) -> TraceFunction | None:
+    """sys.settrace hook: the worker dies as ChartMogul's answer to a create comes back, before
+    the link is saved: the one moment a crash could leave a ChartMogul task nobody knows of."""
+    if event != "call" or frame.f_code is not ChartMogulClient.create_task.__code__:
+        return None
+
+    def on_return(_frame: FrameType, event: str, _arg: Any) -> TraceFunction | None:
+        if event == "return":
+            raise WorkerDied("killed with ChartMogul's create answer in hand")
+        return on_return
+
+    return on_return
 
 
 @dataclass
@@ -92,17 +119,24 @@ class ChaosCounts:
     answers: Counter[int] = field(default_factory=Counter)
     worker_batches: int = 0
     worker_kills: int = 0
+    mid_record_kills: int = 0
     redelivered_records: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 class BatchKiller:
-    """Wraps the worker: every so often it applies the first half of a batch, then dies."""
+    """Wraps the worker: every so often it dies in the middle of a batch.
+
+    Kills alternate between two instants: between records (the first half of the batch applied,
+    then the invocation dies), and inside a record, right after ChartMogul created a task and
+    before the link is saved (armed until a batch makes a create).
+    """
 
     def __init__(self, counts: ChaosCounts, kills: int, every: int = 7) -> None:
         self.counts = counts
         self.kills_left = kills
         self.every = every
+        self.mid_record_armed = False
 
     def __call__(self, invoke: Invoke) -> Invoke:
         def invocation(event: dict[str, Any]) -> Any:
@@ -112,16 +146,36 @@ class BatchKiller:
                 self.counts.redelivered_records += sum(
                     int(r["attributes"].get("ApproximateReceiveCount", "1")) > 1 for r in records
                 )
-                kill = len(records) >= 2 and self.kills_left > 0 and self.counts.worker_batches % self.every == 0
-                if kill:
+                due = self.kills_left > 0 and self.counts.worker_batches % self.every == 0
+                if due and not self.mid_record_armed and self.counts.worker_kills % 2 == 1:
+                    self.mid_record_armed = True
+                    self.kills_left -= 1
+                between_records = due and not self.mid_record_armed and len(records) >= 2
+                if between_records:
                     self.kills_left -= 1
                     self.counts.worker_kills += 1
-            if not kill:
+                mid_record = self.mid_record_armed
+            if mid_record:
+                return self._die_mid_record(invoke, event)
+            if not between_records:
                 return invoke(event)
             invoke({**event, "Records": records[: len(records) // 2]})
             raise WorkerKilled(f"killed after {len(records) // 2} of {len(records)} records")
 
         return invocation
+
+    def _die_mid_record(self, invoke: Invoke, event: dict[str, Any]) -> Any:
+        sys.settrace(die_after_chartmogul_creates)  # this thread only: the worker's
+        try:
+            return invoke(event)
+        except WorkerDied as died:
+            with self.counts.lock:
+                self.mid_record_armed = False
+                self.counts.worker_kills += 1
+                self.counts.mid_record_kills += 1
+            raise WorkerKilled(str(died)) from None
+        finally:
+            sys.settrace(None)
 
 
 class CloseReps:
@@ -241,6 +295,9 @@ def chaos_stack(tmp_path: Path) -> Iterator[LocalStack]:
         tmp_path,
         RECONCILE_INTERVAL_SECONDS=str(SIZE.reconcile_seconds),
         LOCAL_QUEUE_VISIBILITY_SECONDS=str(VISIBILITY_SECONDS),
+        # A worker killed after a create holds its lease this long (the default is 120 s); it
+        # still outlasts the worker's 30 s timeout, as it must.
+        CREATE_LEASE_SECONDS=str(CREATE_LEASE_SECONDS),
     )
     stack = LocalStack(environment)
     stack.start()
@@ -384,7 +441,8 @@ def test_the_stack_converges_under_chaos(chaos_stack: LocalStack, capsys: pytest
         f"tasks; {counts.deliveries} deliveries ({counts.duplicates} duplicated, {counts.reordered} reordered, "
         f"{counts.dropped} dropped, {counts.redeliveries} retried after a 5xx), answers {dict(counts.answers)}; "
         f"ChartMogul faults {dict(faults)}; "
-        f"worker batches {counts.worker_batches}, killed {counts.worker_kills}, redelivered records "
+        f"worker batches {counts.worker_batches}, killed {counts.worker_kills} ({counts.mid_record_kills} right "
+        f"after a ChartMogul create), redelivered records "
         f"{counts.redelivered_records}; reconcile runs {stack.reconcile_runs}; final: {len(close.tasks)} live "
         f"Close tasks, {len(chartmogul.live_tasks())} ChartMogul tasks, {duplicates} duplicates, "
         f"{len(problems)} mismatches, {dead_letters(stack)} dead letters; "
@@ -396,6 +454,7 @@ def test_the_stack_converges_under_chaos(chaos_stack: LocalStack, capsys: pytest
     assert counts.events >= SIZE.events
     assert len(reps.numbers) >= SIZE.tasks
     assert counts.worker_kills == SIZE.worker_kills, "the worker was not killed as often as planned"
+    assert counts.mid_record_kills == SIZE.worker_kills // 2, "the worker was not killed after creates as planned"
     assert counts.dropped > 0
     # 503: the queue write timed out under load; Close retries those, and so did we.
     assert set(counts.answers) <= {200, 202, 503}, counts.answers
