@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 import boto3
 import pytest
 
-from tasksync.local.child_process import ChildServerError
 from tasksync.local.moto_server import MotoServer
+from tests.support.child_servers import serving
 from tests.support.template import create_queues, create_secrets
 
 if TYPE_CHECKING:
@@ -87,15 +87,7 @@ class Secrets:
 @pytest.fixture(scope="session")
 def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The endpoint URL of a moto server on 127.0.0.1, in a process of its own (as in `make run`)."""
-    server = MotoServer(tmp_path_factory.mktemp("moto-server") / "moto-server.log")
-    try:
-        endpoint = server.start()
-    except ChildServerError as exc:
-        pytest.fail(str(exc), pytrace=False)
-    try:
-        yield endpoint
-    finally:
-        server.stop()
+    yield from serving(MotoServer(tmp_path_factory.mktemp("moto-server") / "moto-server.log"))
 
 
 @pytest.fixture(scope="session")

@@ -16,8 +16,8 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from tasksync.local.child_process import ChildServerError
 from tasksync.local.dynamodb import DynamoDBLocal
+from tests.support.child_servers import serving
 from tests.support.template import REPO_ROOT, create_tables
 
 if TYPE_CHECKING:
@@ -62,14 +62,7 @@ def dynamodb_local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         pytest.fail(
             f"DynamoDB Local is not installed ({server.jar} or java is missing): run `make setup` first.", pytrace=False
         )
-    try:
-        endpoint = server.start()
-    except ChildServerError as exc:
-        pytest.fail(str(exc), pytrace=False)
-    try:
-        yield endpoint
-    finally:
-        server.stop()
+    yield from serving(server)
 
 
 @pytest.fixture(scope="session")
