@@ -62,8 +62,8 @@ SIZES = {
     # Each reconcile pass replays the last five minutes of the log, hundreds of events at this
     # size. In AWS, SQS drops those re-sends (5-minute dedup window); moto only dedups against
     # messages still queued, so here the worker gets them all again (the idempotency record
-    # answers). Every two minutes keeps that within what the one-process stack can take.
-    "full": ChaosSize(tasks=520, events=2000, worker_kills=10, reconcile_seconds=120, settle_seconds=900.0),
+    # answers): every pass is a burst of redeliveries, on top of the chaos.
+    "full": ChaosSize(tasks=520, events=2000, worker_kills=10, reconcile_seconds=30, settle_seconds=900.0),
 }
 SIZE = SIZES["full" if os.environ.get("TASKSYNC_CHAOS", "").strip().lower() == "full" else "small"]
 
@@ -77,7 +77,7 @@ UNASSIGNED_GOES_TO = "success@example.com"
 OPERATIONS = ("edit", "reassign", "redate", "move", "complete", "reopen", "complete", "edit")
 DELETE_SHARE = 0.12
 CLOSE_ATTEMPTS = 5
-MAX_BACKLOG = 60  # queued events the load lets pile up before it waits for the worker
+MAX_BACKLOG = 200  # queued events the load lets pile up before it waits for the worker
 
 
 class WorkerKilled(Exception):
