@@ -295,8 +295,8 @@ def chaos_stack(tmp_path: Path) -> Iterator[LocalStack]:
         tmp_path,
         RECONCILE_INTERVAL_SECONDS=str(SIZE.reconcile_seconds),
         LOCAL_QUEUE_VISIBILITY_SECONDS=str(VISIBILITY_SECONDS),
-        # A worker killed after a create holds its lease this long (the default is 120 s); it
-        # still outlasts the worker's 30 s timeout, as it must.
+        # A worker killed after a create holds its lease this long (the default is 120 s), so
+        # the run waits that out for each such kill.
         CREATE_LEASE_SECONDS=str(CREATE_LEASE_SECONDS),
     )
     stack = LocalStack(environment)
