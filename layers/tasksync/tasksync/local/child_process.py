@@ -8,11 +8,10 @@ reaches only the runner, which then stops it once the worker is done.
 
 from __future__ import annotations
 
+import http.client
 import socket
 import subprocess
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 # A cold JVM or interpreter on two busy cores can take several seconds; this only bounds a hang.
@@ -87,13 +86,17 @@ class ChildServer:
 
     def answers(self) -> bool:
         """One probe: any HTTP answer at all means the server is listening."""
-        try:
-            with urllib.request.urlopen(self.endpoint, timeout=2):  # noqa: S310 - a loopback http URL
-                return True
-        except urllib.error.HTTPError:
-            return True
-        except (urllib.error.URLError, OSError):
+        if self.port is None:
             return False
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
+        try:
+            connection.request("GET", "/")
+            connection.getresponse().read()
+        except (OSError, http.client.HTTPException):
+            return False
+        finally:
+            connection.close()
+        return True
 
     def _answers_before_deadline(self) -> bool:
         process = self.process
