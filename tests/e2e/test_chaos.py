@@ -464,7 +464,11 @@ def test_the_stack_converges_under_chaos(chaos_stack: LocalStack, capsys: pytest
     assert problems == [], "\n".join(problems[:20])
     assert duplicates == 0
     assert dead_letters(stack) == 0
-    logged = tap.text + output.out + output.err
+    # The child processes' own logs (moto's, DynamoDB Local's) count too: the keys went through them.
+    child_log_files = sorted(stack.options.local_dir.glob("*.log"))
+    assert {log.name for log in child_log_files} >= {"moto-server.log", "dynamodb-local.log"}
+    child_logs = "".join(log.read_text(errors="replace") for log in child_log_files)
+    logged = tap.text + output.out + output.err + child_logs
     assert "the worker invocation failed" in logged  # the scan below saw the stack's output
     assert "event applied" in logged
     assert leaked(logged, secrets) == []
