@@ -16,7 +16,6 @@ import logging
 import sys
 import time
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from tasksync.local.child_process import ChildServer
@@ -24,9 +23,6 @@ from tasksync.local.child_process import ChildServer
 
 class MotoServer(ChildServer):
     name = "moto server"
-
-    def __init__(self, log_path: Path) -> None:
-        super().__init__(log_path)
 
     def command(self, port: int) -> list[str]:
         return [sys.executable, "-m", "tasksync.local.moto_server", str(port)]
