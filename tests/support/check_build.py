@@ -20,7 +20,7 @@ UNCHECKED_HASH_FLAGS = 0b01
 # Packages whose import time matters on every cold start; each must be fully compiled.
 LAYER_PACKAGES = ("tasksync", "pydantic", "pydantic_core", "aws_lambda_powertools", "requests", "boto3", "botocore")
 EXTENSION_SUFFIX = ".cpython-312-aarch64-linux-gnu.so"
-FUNCTIONS = ("WebhookFunction", "SyncFunction", "ReconcileFunction")
+FUNCTIONS = ("ReceiverFunction", "WorkerFunction", "ReconcilerFunction")
 LAYER = "TaskSyncLayer"
 
 

@@ -42,8 +42,8 @@ def test_a_module_without_pyc_fails(tmp_path: Path) -> None:
 
 def test_a_timestamp_pyc_fails(tmp_path: Path) -> None:
     build = make_build(tmp_path)
-    _module(build / "SyncFunction" / "app.py", py_compile.PycInvalidationMode.TIMESTAMP)
-    assert [p for p in check_build(build) if "SyncFunction/app.py" in p and "unchecked-hash" in p]
+    _module(build / "WorkerFunction" / "app.py", py_compile.PycInvalidationMode.TIMESTAMP)
+    assert [p for p in check_build(build) if "WorkerFunction/app.py" in p and "unchecked-hash" in p]
 
 
 def test_an_x86_extension_fails(tmp_path: Path) -> None:
@@ -57,12 +57,12 @@ def test_an_x86_extension_fails(tmp_path: Path) -> None:
 
 def test_a_missing_function_or_package_fails(tmp_path: Path) -> None:
     build = make_build(tmp_path)
-    (build / "ReconcileFunction" / "app.py").unlink()
+    (build / "ReconcilerFunction" / "app.py").unlink()
     for path in (build / LAYER / "python" / "requests").rglob("*"):
         if path.is_file():
             path.unlink()
     problems = check_build(build)
-    assert "ReconcileFunction: no app.py" in problems
+    assert "ReconcilerFunction: no app.py" in problems
     assert any("package requests is missing" in p for p in problems)
 
 
