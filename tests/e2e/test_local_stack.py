@@ -378,7 +378,7 @@ def _clean_environment(local_dir: Path) -> dict[str, str]:
     }
 
 
-def test_python_m_tasksync_local_runs_until_sigint_and_exits_cleanly(tmp_path: Path) -> None:
+def test_python_m_tasksync_dev_local_runs_until_sigint_and_exits_cleanly(tmp_path: Path) -> None:
     environment = _clean_environment(tmp_path)
     runner = subprocess.Popen(
         [sys.executable, "-m", "tasksync_dev.local"],
