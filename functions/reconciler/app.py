@@ -11,45 +11,26 @@ import os
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.logging import Logger
+from aws_lambda_powertools.metrics import Metrics, MetricUnit
 
-from tasksync.dal.aws import aws_client
-from tasksync.dal.checkpoints import CheckpointStore, RunLock
-from tasksync.dal.queue import EventQueue
-from tasksync.dal.signature_keys import SecretSignatureKeys
+from tasksync import wiring
 from tasksync.errors import InvalidInput
-from tasksync.reconciler import Reconciler, ReconcileReport
-from tasksync.wiring import services_from_environment
+from tasksync.reconciler import ReconcileReport
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
 logger = Logger(service="reconciler")
-metrics = Metrics()
-_reconciler: Reconciler | None = None
+metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "TaskSync"))
+_reconciler: wiring.ScheduledReconciler | None = None
 
 
-def get_reconciler() -> Reconciler:
+def get_reconciler() -> wiring.ScheduledReconciler:
+    """Built once per process: clients, caches and keys are reused across invocations."""
     global _reconciler  # noqa: PLW0603 - the per-process cache Lambda reuses across invocations
     if _reconciler is None:
-        services = services_from_environment(os.environ)
-        settings = services.settings
-        if not settings.queue_url:
-            raise InvalidInput("QUEUE_URL", "is not set")
-        subscriptions = (
-            SecretSignatureKeys(settings.signature_keys_secret_arn, secrets_client=aws_client("secretsmanager"))
-            if settings.signature_keys_secret_arn
-            else None
-        )
-        _reconciler = Reconciler(
-            settings=settings,
-            close=services.close,
-            links=services.links,
-            checkpoints=CheckpointStore(aws_client("dynamodb"), settings.state_table),
-            queue=EventQueue(aws_client("sqs"), settings.queue_url),
-            subscriptions=subscriptions,
-        )
+        _reconciler = wiring.reconciler(os.environ)
     return _reconciler
 
 
@@ -65,17 +46,17 @@ def report_metrics(report: ReconcileReport) -> None:
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    reconciler = get_reconciler()
+    scheduled = get_reconciler()
     since = event.get("backfill_since") if isinstance(event, dict) else None
     if since:
         try:
             day = date.fromisoformat(str(since))
         except ValueError:
             raise InvalidInput("backfill_since", "must be a date, YYYY-MM-DD") from None
-        report = reconciler.backfill(day)
+        report = scheduled.reconciler.backfill(day)
     else:
         # At most one scheduled pass at a time; the lease outlives the function's timeout.
-        report = reconciler.run(RunLock(aws_client("dynamodb"), reconciler.settings.state_table, "reconcile"), 330.0)
+        report = scheduled.reconciler.run(scheduled.lock, 330.0)
     report_metrics(report)
     for subscription_id in report.paused_subscriptions:
         logger.warning(

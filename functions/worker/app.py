@@ -14,20 +14,20 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.logging import Logger
+from aws_lambda_powertools.metrics import Metrics
 from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from tasksync.dal.aws import aws_client
+from tasksync import wiring
 from tasksync.observability import PowertoolsOutcomeSink
-from tasksync.wiring import services_from_environment
 from tasksync.worker import Worker
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
 logger = Logger(service="worker")
-metrics = Metrics()
+metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "TaskSync"))
 # FIFO: a failed record fails the rest of its task's group (order kept), other groups go on.
 processor = SqsFifoPartialProcessor(skip_group_on_error=True)
 # Retries are flow control here (each failed record already has its backoff): report them as
@@ -42,14 +42,7 @@ def get_worker() -> Worker:
     """Built once per process: clients, caches and keys are reused across invocations."""
     global _worker  # noqa: PLW0603 - the per-process cache Lambda reuses across invocations
     if _worker is None:
-        services = services_from_environment(os.environ)
-        _worker = Worker(
-            settings=services.settings,
-            engine=services.engine,
-            sqs=aws_client("sqs"),
-            dynamodb=aws_client("dynamodb"),
-            sink=PowertoolsOutcomeSink(logger, metrics),
-        )
+        _worker = wiring.worker(os.environ, sink=PowertoolsOutcomeSink(logger, metrics))
     return _worker
 
 

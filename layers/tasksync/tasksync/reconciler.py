@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 
-from tasksync.config import SyncSettings
+from tasksync.config import ReconcilerSettings
 from tasksync.dal.checkpoints import CheckpointStore, RunLock
 from tasksync.dal.links import TaskLinkStore
 from tasksync.dal.queue import EnqueueReport, EventQueue, QueuedEvent
@@ -78,7 +78,7 @@ class Reconciler:
     def __init__(
         self,
         *,
-        settings: SyncSettings,
+        settings: ReconcilerSettings,
         close: CloseApi,
         links: TaskLinkStore,
         checkpoints: CheckpointStore,

@@ -25,7 +25,7 @@ from aws_lambda_powertools.utilities.idempotency import (
 )
 from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 
-from tasksync.config import SyncSettings
+from tasksync.config import WorkerSettings
 from tasksync.dal.queue import QueuedEvent
 from tasksync.errors import ConcurrentUpdate, InvalidInput, LeaseHeld, RetryableApiError
 from tasksync.logic.results import ApplyResult, Outcome
@@ -112,7 +112,7 @@ class Worker:
     def __init__(
         self,
         *,
-        settings: SyncSettings,
+        settings: WorkerSettings,
         engine: TaskSync,
         sqs: SQSClient,
         dynamodb: DynamoDBClient,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tasksync.config import SyncSettings
+from tasksync.config import EngineSettings
 from tasksync.logic.ports import CloseApi, LookupCache
 
 # Users rarely change their email; a few hours keeps warm workers at zero Close calls.
@@ -10,13 +10,13 @@ USER_EMAIL_TTL_SECONDS = 6 * 3600
 
 
 class AssigneeResolver:
-    def __init__(self, settings: SyncSettings, close: CloseApi, cache: LookupCache) -> None:
+    def __init__(self, settings: EngineSettings, close: CloseApi, cache: LookupCache) -> None:
         self.settings = settings
         self.close = close
         self.cache = cache
 
     def chartmogul_assignee(self, close_user_id: str | None) -> str | None:
-        """The mapped ChartMogul email for the Close user (see SyncSettings.chartmogul_assignee_for)."""
+        """The mapped ChartMogul email for the Close user (see EngineSettings.chartmogul_assignee_for)."""
         if not close_user_id:
             return self.settings.chartmogul_assignee_for(None)
         email = self.cache.get_user_email(close_user_id)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tasksync.config import SyncSettings
+from tasksync.config import EngineSettings
 from tasksync.errors import PermanentApiError
 from tasksync.logic.ports import ChartMogulApi, CloseApi, LookupCache
 from tasksync.models.close import CloseLead
@@ -31,7 +31,9 @@ class CustomerMatch:
 
 
 class CustomerResolver:
-    def __init__(self, settings: SyncSettings, close: CloseApi, chartmogul: ChartMogulApi, cache: LookupCache) -> None:
+    def __init__(
+        self, settings: EngineSettings, close: CloseApi, chartmogul: ChartMogulApi, cache: LookupCache
+    ) -> None:
         self.settings = settings
         self.close = close
         self.chartmogul = chartmogul

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from tasksync.config import SyncSettings
+from tasksync.config import EngineSettings
 from tasksync.dal.chartmogul_api import assignee_rejected
 from tasksync.dal.links import LinkState, TaskLink, TaskLinkStore
 from tasksync.errors import (
@@ -61,7 +61,7 @@ class TaskSync:
     def __init__(
         self,
         *,
-        settings: SyncSettings,
+        settings: EngineSettings,
         close: CloseApi,
         chartmogul: ChartMogulApi,
         links: TaskLinkStore,
