@@ -21,8 +21,12 @@ from tasksync.receiver import Receiver, WebhookResponse
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
-logger = Logger(service="receiver")
-metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "TaskSync"))
+# Log lines name the function (POWERTOOLS_SERVICE_NAME, set per function); custom metrics name
+# the stack (STACK_NAME), so that one stack's metrics never mix with another's.
+logger = Logger()
+metrics = Metrics(
+    namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "TaskSync"), service=os.environ.get("STACK_NAME")
+)
 
 _METRIC_BY_OUTCOME = {
     "accepted": "WebhooksAccepted",

@@ -21,8 +21,12 @@ from tasksync.reconciler import ReconcileReport
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
-logger = Logger(service="reconciler")
-metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "TaskSync"))
+# Log lines name the function (POWERTOOLS_SERVICE_NAME, set per function); custom metrics name
+# the stack (STACK_NAME), so that one stack's metrics never mix with another's.
+logger = Logger()
+metrics = Metrics(
+    namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "TaskSync"), service=os.environ.get("STACK_NAME")
+)
 _reconciler: wiring.ScheduledReconciler | None = None
 
 

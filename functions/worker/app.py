@@ -26,8 +26,12 @@ from tasksync.worker import Worker
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
-logger = Logger(service="worker")
-metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "TaskSync"))
+# Log lines name the function (POWERTOOLS_SERVICE_NAME, set per function); custom metrics name
+# the stack (STACK_NAME), so that one stack's metrics never mix with another's.
+logger = Logger()
+metrics = Metrics(
+    namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "TaskSync"), service=os.environ.get("STACK_NAME")
+)
 # FIFO: a failed record fails the rest of its task's group (order kept), other groups go on.
 processor = SqsFifoPartialProcessor(skip_group_on_error=True)
 # Retries are flow control here (each failed record already has its backoff): report them as
