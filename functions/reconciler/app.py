@@ -3,6 +3,10 @@ subscription health, and (when invoked with {"backfill_since": "YYYY-MM-DD"}) ba
 
 No Powertools Tracer, as in the worker: its import-time X-Ray client costs more cold-start time
 than the traces are worth; `Tracing: Active` in the template still traces each invocation.
+
+This module imports only Powertools' Logger and Metrics and tasksync.wiring: the reconciler's object
+graph (pydantic settings and models, requests, the runtime modules) is imported by
+get_reconciler() at the first invocation, and only the part this function uses.
 """
 
 from __future__ import annotations
@@ -16,10 +20,11 @@ from aws_lambda_powertools.metrics import Metrics, MetricUnit
 
 from tasksync import wiring
 from tasksync.errors import InvalidInput
-from tasksync.reconciler import ReconcileReport
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
+
+    from tasksync.reconciler import ReconcileReport
 
 # Log lines name the function (POWERTOOLS_SERVICE_NAME, set per function); custom metrics name
 # the stack (STACK_NAME), so that one stack's metrics never mix with another's.

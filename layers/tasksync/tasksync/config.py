@@ -25,7 +25,9 @@ class _EnvironmentSettings(BaseModel):
 
     The validators name fields that only some subclasses have (check_fields=False)."""
 
-    model_config = ConfigDict(frozen=True, populate_by_name=True, extra="ignore")
+    # defer_build: a model's validator is built when it first validates, so a function builds
+    # only its own settings model at cold start, not the other functions' and SyncSettings.
+    model_config = ConfigDict(frozen=True, populate_by_name=True, extra="ignore", defer_build=True)
 
     @field_validator("task_types", mode="before", check_fields=False)
     @classmethod
