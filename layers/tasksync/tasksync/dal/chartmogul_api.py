@@ -226,8 +226,11 @@ def _refusal(error: PermanentApiError) -> PermanentApiError:
 
 
 def customer_unknown(error: PermanentApiError) -> bool:
-    """True for a 422 that names the customer: it was most likely deleted in ChartMogul."""
-    return error.status == 422 and "customer" in error.body.lower()
+    """True for a 422 that names the customer: it was most likely deleted in ChartMogul.
+
+    Not the 422 for a customer's taken external_id, which is about creating one.
+    """
+    return error.status == 422 and "customer" in error.body.lower() and not external_id_taken(error)
 
 
 def assignee_rejected(error: PermanentApiError) -> bool:
