@@ -6,6 +6,7 @@ on `FakeChartMogul`'s state and on the calls it received.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,6 +41,23 @@ class FakeClock:
         self.now += seconds
 
 
+def deliver_until_done[EventT](
+    apply: Callable[[EventT], ApplyResult], clock: FakeClock, event: EventT, attempts: int
+) -> ApplyResult:
+    """Deliver like SQS would: retry retryable failures until the event goes through.
+
+    A held lease is waited out by moving the clock, not by sleeping.
+    """
+    for _ in range(attempts):
+        try:
+            return apply(event)
+        except LeaseHeld as held:
+            clock.advance(held.seconds_left + 1)
+        except (RetryableApiError, ConcurrentUpdate):
+            continue
+    raise AssertionError(f"event {event} never went through {attempts} deliveries")
+
+
 @dataclass
 class World:
     close: FakeClose
@@ -64,15 +82,7 @@ class World:
         return self.engine.apply(parsed)
 
     def apply_until_done(self, event: dict[str, Any] | CloseEvent, attempts: int = 50) -> ApplyResult:
-        """Deliver like SQS would: retry retryable failures until the event goes through."""
-        for _ in range(attempts):
-            try:
-                return self.apply(event)
-            except LeaseHeld as held:
-                self.clock.advance(held.seconds_left + 1)
-            except (RetryableApiError, ConcurrentUpdate):
-                continue
-        raise AssertionError(f"event {event} never went through")
+        return deliver_until_done(self.apply, self.clock, event, attempts)
 
     def new_task(self, text: str = "Renewal call", **fields: Any) -> dict[str, Any]:
         fields.setdefault("assigned_to", self.rep_id)

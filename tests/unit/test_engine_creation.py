@@ -149,7 +149,7 @@ def test_a_lost_race_on_the_link_is_a_concurrent_update(world: World) -> None:
     task = world.new_task()
     real_get = world.links.get
     # Another worker writes the link between our read and our lease.
-    world.links.get = lambda task_id: None  # type: ignore[method-assign]
+    world.links.get = lambda task_id: None  # type: ignore[method-assign, assignment]
     world.links.save(None, TaskLink.unseen(task["id"]))
     with pytest.raises(ConcurrentUpdate):
         world.apply(world.last_event(task["id"]))

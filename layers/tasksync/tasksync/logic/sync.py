@@ -324,15 +324,7 @@ class TaskSync:
         self, lease: TaskLink, desired: DesiredTask, created: ChartMogulTask, fields: TaskFields, release: str | None
     ) -> TaskLink:
         """Step 4: the link and the claim on the new task, in one transaction."""
-        active = lease.activated(
-            task_uuid=created.task_uuid,
-            customer_uuid=desired.customer_uuid,
-            lead_id=desired.task.lead_id,
-            task_type=desired.task.type,
-            fields=fields,
-            version=desired.version,
-            now=self.clock(),
-        )
+        active = self._activated(lease, created.task_uuid, desired, fields)
         return self.links.save_with_claim(lease, active, release=release)
 
     def _find_orphan(
@@ -366,7 +358,11 @@ class TaskSync:
         return None
 
     def _save_active(self, link: TaskLink, task_uuid: str, desired: DesiredTask, fields: TaskFields) -> TaskLink:
-        active = link.activated(
+        return self.links.save(link, self._activated(link, task_uuid, desired, fields))
+
+    def _activated(self, link: TaskLink, task_uuid: str, desired: DesiredTask, fields: TaskFields) -> TaskLink:
+        """``link`` made ACTIVE on ``task_uuid``, holding ``fields`` for the desired version."""
+        return link.activated(
             task_uuid=task_uuid,
             customer_uuid=desired.customer_uuid,
             lead_id=desired.task.lead_id,
@@ -375,7 +371,6 @@ class TaskSync:
             version=desired.version,
             now=self.clock(),
         )
-        return self.links.save(link, active)
 
     def _fallback_assignee(self, exc: AssigneeRejected, fields: TaskFields) -> str | None:
         """DEFAULT_ASSIGNEE when ChartMogul rejected our assignee (422) and it is not the default."""

@@ -83,6 +83,12 @@ class TaskLink:
         return floor is not None and version < floor
 
     # ------------------------------------------------------------------ transitions
+    def _settled(self) -> TaskLink:
+        """No lease, and nothing left to find in ChartMogul: the link is not creating any more."""
+        return replace(
+            self, lease_owner=None, lease_until=0.0, maybe_created=False, intended_fields=None, intended_customer=None
+        )
+
     def leased(
         self,
         *,
@@ -131,17 +137,12 @@ class TaskLink:
         if self.intended_fields is None:
             raise ValueError(f"task link {self.close_task_id} has no intended fields to adopt")
         return replace(
-            self,
+            self._settled(),
             state=LinkState.ACTIVE,
             cm_task_uuid=task_uuid,
             customer_uuid=self.intended_customer,
             fields=self.intended_fields,
             fingerprint=self.intended_fields.fingerprint(),
-            lease_owner=None,
-            lease_until=0.0,
-            maybe_created=False,
-            intended_fields=None,
-            intended_customer=None,
         )
 
     def activated(
@@ -157,7 +158,7 @@ class TaskLink:
     ) -> TaskLink:
         """ACTIVE: ChartMogul task ``task_uuid`` holds ``fields`` for Close ``version``."""
         return replace(
-            self,
+            self._settled(),
             state=LinkState.ACTIVE,
             cm_task_uuid=task_uuid,
             customer_uuid=customer_uuid,
@@ -167,11 +168,6 @@ class TaskLink:
             fingerprint=fields.fingerprint(),
             version=version,
             pending_version=None,
-            lease_owner=None,
-            lease_until=0.0,
-            maybe_created=False,
-            intended_fields=None,
-            intended_customer=None,
             parked_reason=None,
             retry_at=None,
             attempts=0,
@@ -215,14 +211,9 @@ class TaskLink:
     def tombstoned(self, now: float) -> TaskLink:
         """DELETED for good: no ChartMogul task, no lease, nothing pending."""
         return replace(
-            self,
+            self._settled(),
             state=LinkState.DELETED,
             cm_task_uuid=None,
-            lease_owner=None,
-            lease_until=0.0,
-            maybe_created=False,
-            intended_fields=None,
-            intended_customer=None,
             parked_reason=None,
             retry_at=None,
             updated_at=now,
