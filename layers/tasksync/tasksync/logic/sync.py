@@ -16,7 +16,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from tasksync.config import SyncSettings
 from tasksync.errors import (
@@ -30,19 +30,16 @@ from tasksync.errors import (
     RetryableApiError,
 )
 from tasksync.logic.assignees import AssigneeResolver
+from tasksync.logic.completions import CompletionTimes
 from tasksync.logic.customers import CustomerResolver
+from tasksync.logic.orphans import find_orphan
 from tasksync.logic.ports import ChartMogulApi, CloseApi, LinkStore
 from tasksync.logic.results import ApplyResult, Outcome
-from tasksync.logic.translate import task_fields, utc_timestamp
+from tasksync.logic.translate import task_fields
 from tasksync.models._parsing import format_utc
-from tasksync.models.chartmogul import ChartMogulTask, TaskFields, normalize_due_date
+from tasksync.models.chartmogul import ChartMogulTask, TaskFields
 from tasksync.models.close import CloseEvent, CloseTask
 from tasksync.models.link import LinkState, TaskLink
-
-COMPLETION_HINT_TTL_SECONDS = 30 * 86400
-# A completion time from `activity.task_completed` that differs from what we pushed by more
-# than this is corrected; smaller drifts are the same moment seen through two events.
-COMPLETION_DRIFT_SECONDS = 60
 
 
 @dataclass(frozen=True)
@@ -80,6 +77,7 @@ class TaskSync:
         self.clock = clock
         # Identifies this engine's creating leases (one per process is enough).
         self.owner = owner or uuid.uuid4().hex
+        self.completions = CompletionTimes(links=links, chartmogul=chartmogul, clock=clock)
 
     # ================================================================== entry point
     def apply(self, event: CloseEvent) -> ApplyResult:
@@ -105,7 +103,7 @@ class TaskSync:
 
     def _apply(self, event: CloseEvent) -> ApplyResult:
         if event.is_completion_activity:
-            return self._apply_completion(event)
+            return self.completions.apply(event)
         task_id = event.close_task_id
         if not event.is_task_event:
             return ApplyResult(Outcome.IGNORED, task_id, reason=f"{event.object_type} {event.action} is not synced")
@@ -285,7 +283,7 @@ class TaskSync:
 
     def _adopt_orphan(self, lease: TaskLink, release: str | None) -> TaskLink | None:
         """Step 2: take over the task an earlier attempt created, if it can be found."""
-        orphan = self._find_orphan(lease.close_task_id, lease.intended_customer, lease.intended_fields)
+        orphan = find_orphan(self.chartmogul, self.links, lease)
         if orphan is None or lease.intended_fields is None:
             return None
         return self.links.save_with_claim(lease, lease.adopted(orphan.task_uuid), release=release)
@@ -327,36 +325,6 @@ class TaskSync:
         active = self._activated(lease, created.task_uuid, desired, fields)
         return self.links.save_with_claim(lease, active, release=release)
 
-    def _find_orphan(
-        self, close_task_id: str, customer_uuid: str | None, intended: TaskFields | None
-    ) -> ChartMogulTask | None:
-        """A ChartMogul task an earlier attempt created for this Close task, if any.
-
-        ChartMogul tasks have no external id, so we match what we sent: same customer, same
-        due date, same `task_details`, and not claimed by another Close task.
-        """
-        if not customer_uuid or not intended:
-            return None
-        due = normalize_due_date(intended.due_date) or intended.due_date
-        day = datetime.fromisoformat(due[:10])
-        # Filter a day wider on each side: how the API compares a timestamp with a date-only
-        # filter is not documented; the exact comparison happens here.
-        candidates = [
-            task
-            for task in self.chartmogul.iter_tasks(
-                customer_uuid=customer_uuid,
-                due_date_on_or_after=(day - timedelta(days=1)).date().isoformat(),
-                due_date_on_or_before=(day + timedelta(days=1)).date().isoformat(),
-            )
-            if task.task_details == intended.task_details and normalize_due_date(task.due_date) == due
-        ]
-        candidates.sort(key=lambda task: task.created_at or "")
-        for candidate in candidates:
-            owner = self.links.claimed_by(candidate.task_uuid)
-            if owner is None or owner == close_task_id:
-                return candidate
-        return None
-
     def _save_active(self, link: TaskLink, task_uuid: str, desired: DesiredTask, fields: TaskFields) -> TaskLink:
         return self.links.save(link, self._activated(link, task_uuid, desired, fields))
 
@@ -395,7 +363,7 @@ class TaskSync:
         self._check_lease(link, now)
         target = link.cm_task_uuid
         if target is None and link.may_exist_in_chartmogul(now):
-            orphan = self._find_orphan(task_id, link.intended_customer, link.intended_fields)
+            orphan = find_orphan(self.chartmogul, self.links, link)
             target = orphan.task_uuid if orphan else None
         if target is not None:
             # False means it was already gone (404); UNVERIFIED whether ChartMogul answers 404
@@ -429,41 +397,6 @@ class TaskSync:
         )
         saved = self.links.save(link, parked)
         return ApplyResult(Outcome.PARKED, task_id, saved.cm_task_uuid, reason=parked.parked_reason)
-
-    # ================================================================== completion activity
-    def _apply_completion(self, event: CloseEvent) -> ApplyResult:
-        try:
-            activity = event.completion()
-        except InvalidInput as exc:
-            return ApplyResult(Outcome.IGNORED, event.close_task_id, reason=f"invalid completion activity: {exc}")
-        if activity is None:
-            return ApplyResult(Outcome.IGNORED, event.close_task_id, reason="the completion activity has no data")
-        task_id = activity.task_id
-        activity_date = format_utc(activity.date_created)
-        if event.action == "deleted":
-            # "Task marked incomplete again": the task's own updated event reopens it.
-            self.links.forget_completion(task_id, activity_date)
-            return ApplyResult(Outcome.NOTED, task_id, reason="completion withdrawn")
-        stamp = utc_timestamp(activity.completed_at)
-        self.links.note_completion(
-            task_id, stamp, activity_date, expires_at=int(self.clock()) + COMPLETION_HINT_TTL_SECONDS
-        )
-        link = self.links.get(task_id)
-        fields = link.fields if link is not None else None
-        pushed = fields.completed_at if fields is not None else None
-        if link is None or fields is None or link.state is not LinkState.ACTIVE or not pushed or not link.cm_task_uuid:
-            return ApplyResult(Outcome.NOTED, task_id, reason="completion time noted")
-        drift = abs((datetime.fromisoformat(pushed) - datetime.fromisoformat(stamp)).total_seconds())
-        if drift <= COMPLETION_DRIFT_SECONDS:
-            return ApplyResult(Outcome.NOTED, task_id, link.cm_task_uuid, reason="completion time already right")
-        try:
-            self.chartmogul.update_task(link.cm_task_uuid, {"completed_at": stamp})
-        except NotFound:
-            return ApplyResult(
-                Outcome.NOTED, task_id, reason="the ChartMogul task is gone; the next event recreates it"
-            )
-        self.links.save(link, link.completion_corrected(stamp, self.clock()))
-        return ApplyResult(Outcome.UPDATED, task_id, link.cm_task_uuid, reason="completion time corrected")
 
 
 def _refusal(action: str, exc: PermanentApiError) -> str:
