@@ -18,7 +18,7 @@ from tests.integration.test_handlers import (
     Stack,
     stack,  # noqa: F401 - the fixture, shared with the handler tests
 )
-from tests.support.handlers import FakeLambdaContext, load_event, load_handler
+from tests.support.handlers import lambda_context, load_event, load_handler
 from tests.support.log_capture import LogTap, leaked
 
 
@@ -30,7 +30,7 @@ def test_handlers_never_print_a_key(stack: Stack, capsys: pytest.CaptureFixture[
         receiver, worker, reconciler = (load_handler(name) for name in ("receiver", "worker", "reconciler"))
         tap.attach()  # the handlers' own loggers exist now
         answers = [
-            receiver.lambda_handler(load_event(name), FakeLambdaContext())
+            receiver.lambda_handler(load_event(name), lambda_context())
             for name in (
                 "webhook-task-created.json",
                 "webhook-bad-signature.json",
@@ -48,11 +48,11 @@ def test_handlers_never_print_a_key(stack: Stack, capsys: pytest.CaptureFixture[
                 QueueUrl=stack.queue_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
             )
         applied = stack.run_worker(worker, stack.receive())
-        report = reconciler.lambda_handler(load_event("schedule-reconcile.json"), FakeLambdaContext())
+        report = reconciler.lambda_handler(load_event("schedule-reconcile.json"), lambda_context())
         # Close refuses the key: the reconciler's error path.
         stack.close.api_key = "rotated-" + stack.close.api_key
         with pytest.raises(PermanentApiError) as refused:
-            load_handler("reconciler").lambda_handler(load_event("schedule-reconcile.json"), FakeLambdaContext())
+            load_handler("reconciler").lambda_handler(load_event("schedule-reconcile.json"), lambda_context())
     finally:
         tap.detach()
     printed = capsys.readouterr()
