@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 from tasksync.logic.results import ApplyResult
 from tasksync.models.close import refetch_event
-from tasksync.sandbox._server import Request, Response, SimulatorServer
+from tasksync_dev.sandbox._server import Request, Response, SimulatorServer
 from tests.integration.engine_harness import SyncWorld
 
 # Return None to let the simulator's own route answer.

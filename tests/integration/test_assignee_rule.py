@@ -15,10 +15,10 @@ import pytest
 from tasksync.dal.links import LinkState
 from tasksync.logic.results import Outcome
 from tasksync.models.close import CloseEvent
-from tasksync.sandbox._server import Request, Response
-from tasksync.sandbox.chartmogul import ChartMogulSimulator
-from tasksync.sandbox.close import CloseSimulator
 from tasksync.wiring import ApiKeys, build_services
+from tasksync_dev.sandbox._server import Request, Response
+from tasksync_dev.sandbox.chartmogul import ChartMogulSimulator
+from tasksync_dev.sandbox.close import CloseSimulator
 from tests.integration.answers import answer_first
 from tests.integration.engine_harness import DEFAULT_ASSIGNEE, SyncWorld, make_world
 

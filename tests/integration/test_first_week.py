@@ -12,9 +12,9 @@ import pytest
 
 from tasksync.dal.links import LinkState
 from tasksync.logic.results import Outcome
-from tasksync.sandbox._server import Request, Response
-from tasksync.sandbox.chartmogul import ChartMogulSimulator
-from tasksync.sandbox.close import CloseSimulator
+from tasksync_dev.sandbox._server import Request, Response
+from tasksync_dev.sandbox.chartmogul import ChartMogulSimulator
+from tasksync_dev.sandbox.close import CloseSimulator
 from tests.integration.answers import answer_first, retry_parked
 from tests.integration.engine_harness import SyncWorld, make_world
 
