@@ -73,10 +73,10 @@ def status(stack: Stack, args: argparse.Namespace) -> int:
     print("tasks: " + ", ".join(f"{tasks[label]} {label}" for label in STATE_LABELS.values()))
     for reason, count in report["parked_reasons"].items():
         print(f"  parked {count:>5}  {one_line(reason, 200)}")
+    for email, refusal in report["refused_assignees"].items():
+        print(f"  refused assignee {email} ({one_line(refusal, 160)}): map it in ASSIGNEE_MAP")
     for name, label in (("queue", "event queue"), ("dlq", "dead-letter queue")):
         print(f"{label}: {report[name]['waiting']} waiting, {report[name]['in_flight']} in flight")
-    for email, refusal in report["refused_assignees"].items():
-        print(f"  refused assignee {email}: {one_line(refusal, 160)} (map it in ASSIGNEE_MAP)")
     if not report["checkpoints"]:
         print("reconciler checkpoints: none yet (the reconciler has not run)")
     else:
