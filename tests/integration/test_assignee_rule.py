@@ -38,14 +38,8 @@ def no_default(close_sim: CloseSimulator, chartmogul_sim: ChartMogulSimulator, s
     )
 
 
-def new_task(world: SyncWorld, text: str = "Renewal call", **fields: Any) -> dict[str, Any]:
-    fields.setdefault("assigned_to", world.rep_id)
-    fields.setdefault("date", "2025-03-01")
-    return world.close.create_task(lead_id=world.lead, text=text, **fields)
-
-
 def test_a_rep_known_to_chartmogul_gets_the_task_with_no_map(world: SyncWorld) -> None:
-    task = new_task(world)
+    task = world.new_task()
     assert world.apply(world.last_event(task["id"])).outcome is Outcome.CREATED
     assert [p.status for p in world.chartmogul.calls_to("POST")] == [201]
     world.assert_mirrors(task["id"], assignee=world.rep)
@@ -61,30 +55,28 @@ def test_the_map_wins_and_ignores_case(
         state_tables.state,
         assignee_map={"ALICE@Sales.Example": "bob@sales.example"},
     )
-    task = new_task(world)
+    task = world.new_task()
     world.apply(world.last_event(task["id"]))
     world.assert_mirrors(task["id"], assignee="bob@sales.example")
 
 
-@pytest.mark.xfail(strict=True, reason="assignee rules 3-4: no refusal memory")
 def test_an_unknown_rep_falls_back_after_one_refusal_and_the_next_task_costs_one_call(world: SyncWorld) -> None:
     stranger = world.close.add_user(STRANGER)["id"]
-    first = new_task(world, "first", assigned_to=stranger)
+    first = world.new_task("first", assigned_to=stranger)
     assert world.apply(world.last_event(first["id"])).outcome is Outcome.CREATED
     assert [p.status for p in world.chartmogul.calls_to("POST")] == [422, 201]
     world.assert_mirrors(first["id"], assignee=DEFAULT_ASSIGNEE)
     world.reset_calls()
-    second = new_task(world, "second", assigned_to=stranger)
+    second = world.new_task("second", assigned_to=stranger)
     result = world.apply(world.last_event(second["id"]))
     assert result.outcome is Outcome.CREATED
     assert result.chartmogul_calls == 1
     world.assert_mirrors(second["id"], assignee=DEFAULT_ASSIGNEE)
 
 
-@pytest.mark.xfail(strict=True, reason="assignee rule 4: the engine does not record refusals yet")
 def test_a_refusal_is_remembered_for_other_workers(world: SyncWorld, state_tables: Any) -> None:
     stranger = world.close.add_user(STRANGER)["id"]
-    first = new_task(world, "first", assigned_to=stranger)
+    first = world.new_task("first", assigned_to=stranger)
     world.apply(world.last_event(first["id"]))
     # Another worker (a cold start): nothing in its memory, only what DynamoDB holds.
     other = build_services(
@@ -94,14 +86,13 @@ def test_a_refusal_is_remembered_for_other_workers(world: SyncWorld, state_table
         clock=world.clock,
     )
     world.reset_calls()
-    second = new_task(world, "second", assigned_to=stranger)
+    second = world.new_task("second", assigned_to=stranger)
     result = other.engine.apply(CloseEvent.model_validate(world.last_event(second["id"])))
     assert result.outcome is Outcome.CREATED
     assert [p.status for p in world.chartmogul.calls_to("POST")] == [201]
     world.assert_mirrors(second["id"], assignee=DEFAULT_ASSIGNEE)
 
 
-@pytest.mark.xfail(strict=True, reason="assignee rule 3: the engine falls back on 422 only")
 def test_a_400_assignee_refusal_falls_back_too(world: SyncWorld) -> None:
     # UNVERIFIED upstream: the status of an assignee refusal. The client accepts 400 and 422.
     def refuse_with_400(request: Request) -> Response | None:
@@ -112,7 +103,7 @@ def test_a_400_assignee_refusal_falls_back_too(world: SyncWorld) -> None:
 
     answer_first(world.chartmogul, "POST", r"/v1/tasks", refuse_with_400)
     stranger = world.close.add_user(STRANGER)["id"]
-    task = new_task(world, assigned_to=stranger)
+    task = world.new_task(assigned_to=stranger)
     assert world.apply(world.last_event(task["id"])).outcome is Outcome.CREATED
     assert [p.status for p in world.chartmogul.calls_to("POST")] == [400, 201]
     world.assert_mirrors(task["id"], assignee=DEFAULT_ASSIGNEE)
@@ -125,33 +116,31 @@ def test_a_close_user_that_cannot_be_read_gets_the_default(world: SyncWorld) -> 
         return world.close.not_found() if request.match["id"] == gone else None
 
     answer_first(world.close, "GET", "/api/v1/user/(?P<id>[^/]+)/", left_the_organization)
-    task = new_task(world, assigned_to=gone)
+    task = world.new_task(assigned_to=gone)
     assert world.apply(world.last_event(task["id"])).outcome is Outcome.CREATED
     world.assert_mirrors(task["id"], assignee=DEFAULT_ASSIGNEE)
 
 
 def test_an_unassigned_task_gets_the_default(world: SyncWorld) -> None:
-    task = new_task(world, assigned_to=None)
+    task = world.new_task(assigned_to=None)
     assert world.apply(world.last_event(task["id"])).outcome is Outcome.CREATED
     world.assert_mirrors(task["id"], assignee=DEFAULT_ASSIGNEE)
 
 
-@pytest.mark.xfail(strict=True, reason="assignee rule 5: the reason does not name the email")
 def test_without_a_default_a_new_task_of_an_unknown_rep_parks_naming_the_email(no_default: SyncWorld) -> None:
     world = no_default
     stranger = world.close.add_user(STRANGER)["id"]
-    task = new_task(world, assigned_to=stranger)
+    task = world.new_task(assigned_to=stranger)
     result = world.apply(world.last_event(task["id"]))
     assert result.outcome is Outcome.PARKED
     assert STRANGER in (result.reason or "")
     assert world.cm_tasks() == []
 
 
-@pytest.mark.xfail(strict=True, reason="assignee rule 5: a live task is parked for its assignee")
 def test_without_a_default_a_mirrored_task_keeps_its_assignee_and_keeps_syncing(no_default: SyncWorld) -> None:
     world = no_default
     stranger = world.close.add_user(STRANGER)["id"]
-    task = new_task(world)
+    task = world.new_task()
     assert world.apply(world.last_event(task["id"])).outcome is Outcome.CREATED
     world.close.update_task(task["id"], assigned_to=stranger, text="Renewal call, handed over")
     assert world.apply(world.last_event(task["id"])).outcome is Outcome.UPDATED

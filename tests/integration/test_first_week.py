@@ -26,12 +26,6 @@ def world(close_sim: CloseSimulator, chartmogul_sim: ChartMogulSimulator, state_
     return make_world(close_sim, chartmogul_sim, state_tables.client, state_tables.state)
 
 
-def new_task(world: SyncWorld, text: str = "Renewal call", **fields: Any) -> dict[str, Any]:
-    fields.setdefault("assigned_to", world.rep_id)
-    fields.setdefault("date", "2025-03-01")
-    return world.close.create_task(lead_id=fields.pop("lead_id", world.lead), text=text, **fields)
-
-
 def mirrored(world: SyncWorld, task: dict[str, Any]) -> str:
     result = world.apply(world.last_event(task["id"]))
     assert result.outcome is Outcome.CREATED
@@ -40,9 +34,8 @@ def mirrored(world: SyncWorld, task: dict[str, Any]) -> str:
 
 
 # ---------------------------------------------------------------- the task follows its lead
-@pytest.mark.xfail(strict=True, reason="defect 1: the park records the unresolved lead")
 def test_a_task_moved_to_an_unmatched_lead_leaves_the_old_customer_and_follows_later(world: SyncWorld) -> None:
-    task = new_task(world)
+    task = world.new_task()
     mirrored(world, task)
     unmatched = world.close.add_lead("Initech", emails=["cto@initech.example"])["id"]
     world.close.move_task(task["id"], unmatched)
@@ -58,9 +51,8 @@ def test_a_task_moved_to_an_unmatched_lead_leaves_the_old_customer_and_follows_l
     assert len(world.cm_tasks()) == 1
 
 
-@pytest.mark.xfail(strict=True, reason="defect 2: the linked customer is reused forever")
 def test_tasks_follow_a_changed_customer_match_once_the_cached_match_is_old(world: SyncWorld) -> None:
-    task = new_task(world)
+    task = world.new_task()
     mirrored(world, task)
     # A merge in ChartMogul: the lead's contact email now belongs to another customer.
     world.chartmogul.customers[world.customer]["email"] = "merged-away@acme.example"
@@ -72,7 +64,6 @@ def test_tasks_follow_a_changed_customer_match_once_the_cached_match_is_old(worl
     assert world.cm_tasks(world.customer) == []
 
 
-@pytest.mark.xfail(strict=True, reason="defect 7: only a 422 forgets the customer")
 def test_a_404_for_the_cached_customer_on_create_forgets_it(world: SyncWorld) -> None:
     ghost = world.chartmogul.add_customer(name="Ghost", email="ghost@x.example")["uuid"]
     lead = world.close.add_lead("Ghost", emails=["ghost@x.example"])["id"]
@@ -85,7 +76,7 @@ def test_a_404_for_the_cached_customer_on_create_forgets_it(world: SyncWorld) ->
         return None
 
     answer_first(world.chartmogul, "POST", r"/v1/tasks", unknown_customer)
-    task = new_task(world, lead_id=lead)
+    task = world.new_task(lead_id=lead)
     assert world.apply(world.last_event(task["id"])).outcome is Outcome.PARKED
     survivor = world.chartmogul.add_customer(name="Ghost Inc", email="ghost@x.example")["uuid"]
     assert [r.outcome for r in retry_parked(world)] == [Outcome.CREATED]
@@ -93,7 +84,6 @@ def test_a_404_for_the_cached_customer_on_create_forgets_it(world: SyncWorld) ->
 
 
 # ---------------------------------------------------------------- no task stuck on a wrong state
-@pytest.mark.xfail(strict=True, reason="defect 3: a refused reopen parks the task")
 def test_a_refused_reopen_recreates_the_task_open(world: SyncWorld) -> None:
     # UNVERIFIED upstream: ChartMogul may refuse PATCH completed_at=null with a 4xx.
     def refuse_null(request: Request) -> Response | None:
@@ -102,7 +92,7 @@ def test_a_refused_reopen_recreates_the_task_open(world: SyncWorld) -> None:
         return None
 
     answer_first(world.chartmogul, "PATCH", TASK, refuse_null)
-    task = new_task(world)
+    task = world.new_task()
     mirrored(world, task)
     world.close.complete_task(task["id"])
     assert world.apply(world.last_event(task["id"])).outcome is Outcome.COMPLETED
@@ -114,9 +104,8 @@ def test_a_refused_reopen_recreates_the_task_open(world: SyncWorld) -> None:
     world.assert_mirrors(task["id"])
 
 
-@pytest.mark.xfail(strict=True, reason="defect 4: a refused hint still PATCHes")
 def test_a_late_completion_activity_of_a_withdrawn_completion_changes_nothing(world: SyncWorld) -> None:
-    task = new_task(world)
+    task = world.new_task()
     mirrored(world, task)
     world.close.complete_task(task["id"])
     world.close.advance_clock(600)
@@ -136,9 +125,8 @@ def test_a_late_completion_activity_of_a_withdrawn_completion_changes_nothing(wo
     assert shown["completed_at"].startswith(latest["data"]["activity_at"][:19])
 
 
-@pytest.mark.xfail(strict=True, reason="defect 5: no pending delete on the link")
 def test_a_parked_delete_is_never_undone_by_a_late_event(world: SyncWorld) -> None:
-    task = new_task(world)
+    task = world.new_task()
     mirrored(world, task)
     world.close.update_task(task["id"], text="edited")
     edited = world.last_event(task["id"])
@@ -161,10 +149,9 @@ def test_a_parked_delete_is_never_undone_by_a_late_event(world: SyncWorld) -> No
     assert world.cm_tasks() == []
 
 
-@pytest.mark.xfail(strict=True, reason="defect 6: an ignored retry keeps retry_at")
 def test_an_ignored_retry_releases_the_park(world: SyncWorld) -> None:
     lead = world.close.add_lead("Initech", emails=["cto@initech.example"])["id"]
-    task = new_task(world, lead_id=lead)
+    task = world.new_task(lead_id=lead)
     assert world.apply(world.last_event(task["id"])).outcome is Outcome.PARKED
     # The operator narrows TASK_TYPES: this task is no longer synced at all.
     world.engine.settings = world.engine.settings.model_copy(update={"task_types": frozenset({"opportunity"})})
@@ -172,9 +159,8 @@ def test_an_ignored_retry_releases_the_park(world: SyncWorld) -> None:
     assert retry_parked(world) == [], "an ignored task is re-driven on every reconciler run"
 
 
-@pytest.mark.xfail(strict=True, reason="defect 8: the 404 is only noted")
 def test_a_404_on_the_completion_time_correction_recreates_the_task(world: SyncWorld) -> None:
-    task = new_task(world)
+    task = world.new_task()
     mirrored(world, task)
     world.close.complete_task(task["id"])
     activity = next(e for e in reversed(world.close.events) if e["object_type"] == "activity.task_completed")

@@ -102,3 +102,11 @@ def test_without_a_default_nobody_is_named_and_the_reason_names_the_email() -> N
 def test_a_refused_default_is_not_tried_again() -> None:
     assignees, _ = resolver(default_assignee="ops@cm.example")
     assert assignees.refused("OPS@cm.example", "HTTP 422").email is None
+
+
+def test_without_a_default_a_mirrored_task_keeps_its_assignee() -> None:
+    assignees, _ = resolver()
+    assert assignees.choose(None, keep="ann@cm.example").email == "ann@cm.example"
+    assert assignees.refused("bob@close.example", "HTTP 422", keep="ann@cm.example").email == "ann@cm.example"
+    # Never "keep" the very email that was refused.
+    assert assignees.refused("ann@cm.example", "HTTP 422", keep="Ann@CM.example").email is None

@@ -53,44 +53,42 @@ class AssigneeResolver:
         self.cache = cache
         self.refusals = refusals
 
-    def choose(self, close_user_id: str | None) -> AssigneeChoice:
-        """The assignee to try first for a task assigned to ``close_user_id``."""
+    def choose(self, close_user_id: str | None, *, keep: str | None = None) -> AssigneeChoice:
+        """The assignee to try first for a task assigned to ``close_user_id``.
+
+        ``keep`` is the assignee a mirrored task already has in ChartMogul: when nobody else
+        can be named (rule 5), the task keeps it rather than stop syncing.
+        """
         if not close_user_id:
-            return self._fallback("the task has no assignee")
+            return self._fallback("the task has no assignee", keep=keep)
         try:
             email = self._close_email(close_user_id)
         except NotFound:
-            return self._fallback(f"Close user {close_user_id} cannot be read (404)")
+            return self._fallback(f"Close user {close_user_id} cannot be read (404)", keep=keep)
         wanted = self.settings.chartmogul_assignee_for(email) if email else None
         if not wanted:
-            return self._fallback(f"Close user {close_user_id} has no email")
+            return self._fallback(f"Close user {close_user_id} has no email", keep=keep)
         refusal = self.refusals.assignee_refusal(wanted)
         if refusal is not None:
-            return self._fallback(f"ChartMogul refused the assignee {wanted} ({refusal})", refused=wanted)
+            why = f"ChartMogul refused the assignee {wanted} ({refusal})"
+            return self._fallback(why, refused=wanted, keep=keep)
         return AssigneeChoice(wanted)
 
-    def chartmogul_assignee(self, close_user_id: str | None) -> str | None:
-        """Only the email of `choose`."""
-        return self.choose(close_user_id).email
-
-    def refused(self, email: str, refusal: str) -> AssigneeChoice:
-        """ChartMogul refused ``email``: remember it, and say whom to try instead."""
+    def refused(self, email: str, refusal: str, *, keep: str | None = None) -> AssigneeChoice:
+        """ChartMogul refused ``email``: remember it, and say whom to send instead (if anyone)."""
         self.refusals.note_assignee_refusal(email, refusal, REFUSED_ASSIGNEE_TTL_SECONDS)
-        return self._fallback(f"ChartMogul refused the assignee {email} ({refusal})", refused=email)
+        return self._fallback(f"ChartMogul refused the assignee {email} ({refusal})", refused=email, keep=keep)
 
-    @property
-    def fallback(self) -> str | None:
-        """DEFAULT_ASSIGNEE: who gets a task nobody else can be named for."""
-        return self.settings.default_assignee
-
-    def _fallback(self, why: str, *, refused: str | None = None) -> AssigneeChoice:
+    def _fallback(self, why: str, *, refused: str | None = None, keep: str | None = None) -> AssigneeChoice:
         default = self.settings.default_assignee
-        if not default:
-            hint = "; map it in ASSIGNEE_MAP" if refused else ""
-            return AssigneeChoice(None, f"{why} and DEFAULT_ASSIGNEE is not set{hint}")
-        if refused is not None and default.strip().lower() == refused.strip().lower():
+        if default and not _same(default, refused):
+            return AssigneeChoice(default, f"{why}: assigned to DEFAULT_ASSIGNEE")
+        if keep and not _same(keep, refused):
+            return AssigneeChoice(keep, f"{why}: the ChartMogul task keeps its assignee")
+        if default:
             return AssigneeChoice(None, f"{why}, and it is DEFAULT_ASSIGNEE")
-        return AssigneeChoice(default, f"{why}: assigned to DEFAULT_ASSIGNEE")
+        hint = "; map it in ASSIGNEE_MAP" if refused else ""
+        return AssigneeChoice(None, f"{why} and DEFAULT_ASSIGNEE is not set{hint}")
 
     def _close_email(self, close_user_id: str) -> str | None:
         email = self.cache.get_user_email(close_user_id)
@@ -100,3 +98,7 @@ class AssigneeResolver:
             if email:
                 self.cache.put_user_email(close_user_id, email, USER_EMAIL_TTL_SECONDS)
         return email or None
+
+
+def _same(email: str, other: str | None) -> bool:
+    return other is not None and email.strip().lower() == other.strip().lower()

@@ -31,7 +31,7 @@ from tasksync.errors import (
 )
 from tasksync.logic.assignees import AssigneeResolver
 from tasksync.logic.completions import CompletionTimes
-from tasksync.logic.customers import CustomerResolver
+from tasksync.logic.customers import CustomerResolver, LinkedCustomer
 from tasksync.logic.orphans import find_orphan
 from tasksync.logic.ports import ChartMogulApi, CloseApi, LinkStore
 from tasksync.logic.results import ApplyResult, Outcome
@@ -77,7 +77,9 @@ class TaskSync:
         self.clock = clock
         # Identifies this engine's creating leases (one per process is enough).
         self.owner = owner or uuid.uuid4().hex
-        self.completions = CompletionTimes(links=links, chartmogul=chartmogul, clock=clock)
+        self.completions = CompletionTimes(
+            links=links, chartmogul=chartmogul, clock=clock, recreate=self._recreate_gone
+        )
 
     # ================================================================== entry point
     def apply(self, event: CloseEvent) -> ApplyResult:
@@ -109,10 +111,11 @@ class TaskSync:
             return ApplyResult(Outcome.IGNORED, task_id, reason=f"{event.object_type} {event.action} is not synced")
         if not task_id:
             return ApplyResult(Outcome.IGNORED, None, reason="the event names no task (object_id is empty)")
-        if event.task_type not in self.settings.task_types:
-            return ApplyResult(Outcome.IGNORED, task_id, reason=f"task type {event.task_type!r} is not in TASK_TYPES")
         link = self.links.get(task_id)
-        if event.action == "deleted":
+        if event.task_type not in self.settings.task_types:
+            return self._ignore(task_id, link, f"task type {event.task_type!r} is not in TASK_TYPES")
+        if event.action == "deleted" or (link is not None and link.pending_delete):
+            # Close does not undelete: once a delete is pending, every event retries it.
             return self._delete(task_id, link)
         if link is not None and link.state is LinkState.DELETED:
             return ApplyResult(Outcome.SKIPPED_STALE, task_id, reason="the task was deleted (tombstone)")
@@ -137,28 +140,42 @@ class TaskSync:
                 reason=f"version {version} is not newer than the one applied",
             )
         if task.type not in self.settings.task_types:
-            return ApplyResult(Outcome.IGNORED, task_id, reason=f"task type {task.type!r} is not in TASK_TYPES")
+            return self._ignore(task_id, link, f"task type {task.type!r} is not in TASK_TYPES")
         return self._upsert(task, link, version, event_time)
 
+    def _ignore(self, task_id: str, link: TaskLink | None, reason: str) -> ApplyResult:
+        """Not a task we sync. A parked link whose retry this was leaves the retry index, so the
+        reconciler stops re-driving it (and the parked count can fall)."""
+        if link is not None and link.state is LinkState.PARKED and link.retry_at is not None:
+            self.links.save(link, link.unparked(reason=f"not retried: {reason}", now=self.clock()))
+        return ApplyResult(Outcome.IGNORED, task_id, reason=reason)
+
     # ================================================================== create / update
-    def _upsert(self, task: CloseTask, link: TaskLink | None, version: str, event_time: datetime) -> ApplyResult:
+    def _upsert(
+        self, task: CloseTask, link: TaskLink | None, version: str, event_time: datetime, *, gone: bool = False
+    ) -> ApplyResult:
+        """Make ChartMogul hold ``task``; ``gone`` says its ChartMogul task is known to be deleted."""
         now = self.clock()
         self._check_lease(link, now)
-        if link is not None and link.cm_task_uuid and link.lead_id == task.lead_id and link.customer_uuid:
-            customer_uuid: str = link.customer_uuid
-        else:
-            match = self.customers.resolve(task.lead_id)
-            if match.customer_uuid is None:
-                return self._park(task.id, link, reason=match.reason or "no customer", task=task, version=version)
-            customer_uuid = match.customer_uuid
-        assignee = self.assignees.chartmogul_assignee(task.assigned_to)
+        mirrored = link is not None and link.cm_task_uuid is not None
+        linked = (
+            LinkedCustomer(link.customer_uuid, link.lead_id)
+            if link is not None and mirrored and link.customer_uuid and link.lead_id
+            else None
+        )
+        # Every event asks (the cache answers within CUSTOMER_CACHE_TTL_SECONDS), so tasks
+        # follow their lead and its current match.
+        match = self.customers.for_task(task.lead_id, linked)
+        if match.customer_uuid is None:
+            return self._park_unmatched(task, link, match.reason or "no customer", version)
+        customer_uuid = match.customer_uuid
+        # Nobody to name and no DEFAULT_ASSIGNEE: a mirrored task keeps its assignee and syncs on.
+        kept = link.fields.assignee if link is not None and mirrored and link.fields else None
+        choice = self.assignees.choose(task.assigned_to, keep=kept)
+        assignee = choice.email
         if not assignee:
             return self._park(
-                task.id,
-                link,
-                reason="the task has no assignee and DEFAULT_ASSIGNEE is not set",
-                task=task,
-                version=version,
+                task.id, link, reason=choice.reason or "the task has no assignee", task=task, version=version
             )
         hint = self.links.completion_hint(task.id) if task.is_complete else None
         previous_fields = link.fields if link is not None else None
@@ -172,6 +189,8 @@ class TaskSync:
         desired = DesiredTask(task, customer_uuid, fields, version)
         if link is None or not link.cm_task_uuid:
             return self._create(desired, link)
+        if gone:
+            return self._recreate(desired, link, already_gone=True)
         if link.customer_uuid != customer_uuid:
             # ChartMogul cannot move a task to another customer (a lead merge or a task moved
             # to another lead): delete it and create it again under the new customer.
@@ -191,15 +210,22 @@ class TaskSync:
             try:
                 answer = self.chartmogul.update_task(task_uuid, changes)
             except AssigneeRejected as exc:
-                fallback = self._fallback_assignee(exc, fields)
-                if fallback is None:
+                # Never park a live task because of its assignee: without a fallback it keeps
+                # the assignee it has.
+                kept = link.fields.assignee if link.fields else None
+                instead = self.assignees.refused(fields.assignee, f"HTTP {exc.status}", keep=kept)
+                if instead.email is None:
                     raise
-                fields = fields.with_assignee(fallback)
+                fields = fields.with_assignee(instead.email)
                 changes = fields.changes_from(link.fields)
                 answer = self.chartmogul.update_task(task_uuid, changes) if changes else None
         except NotFound:
             return self._recreate(desired.with_fields(fields), link, already_gone=True)
         except PermanentApiError as exc:
+            if changes.get("completed_at", "unchanged") is None:
+                # UNVERIFIED upstream: ChartMogul may refuse a null completed_at outright (4xx).
+                # Like an ignored null, reopen the only sure way: create the task again, open.
+                return self._recreate(desired.with_fields(fields), link)
             return self._park(
                 desired.task.id, link, reason=_refusal("update", exc), task=desired.task, version=desired.version
             )
@@ -220,6 +246,14 @@ class TaskSync:
             return answer.completed_at is None
         # 304: either an earlier attempt already reopened it, or the null was ignored.
         return self.chartmogul.get_task(cm_task_uuid).completed_at is None
+
+    def _recreate_gone(self, task_id: str, link: TaskLink) -> ApplyResult:
+        """The ChartMogul task of an active link is gone: create it again from the task as Close has it."""
+        try:
+            task = self.close.get_task(task_id)
+        except NotFound:
+            return self._delete(task_id, link)
+        return self._upsert(task, link, format_utc(task.date_updated), task.date_updated, gone=True)
 
     def _recreate(self, desired: DesiredTask, link: TaskLink, *, already_gone: bool = False) -> ApplyResult:
         if link.cm_task_uuid is not None and not already_gone:
@@ -257,6 +291,8 @@ class TaskSync:
             lease = self.links.save(lease, lease.intending(fields=desired.fields, customer_uuid=desired.customer_uuid))
         try:
             created, fields = self._post(desired, lease)
+        except _Unassignable as nobody:
+            return self._park(desired.task.id, lease, reason=nobody.reason, task=desired.task, version=desired.version)
         except PermanentApiError as exc:
             return self._park(
                 desired.task.id, lease, reason=_refusal("create", exc), task=desired.task, version=desired.version
@@ -300,10 +336,11 @@ class TaskSync:
             try:
                 created = self.chartmogul.create_task(customer_uuid=desired.customer_uuid, fields=fields)
             except AssigneeRejected as exc:
-                fallback = self._fallback_assignee(exc, fields)
-                if fallback is None:
-                    raise
-                fields = fields.with_assignee(fallback)
+                # Remembered, so this user's next task goes straight to the fallback.
+                instead = self.assignees.refused(fields.assignee, f"HTTP {exc.status}")
+                if instead.email is None:
+                    raise _Unassignable(instead.reason or f"ChartMogul refused {fields.assignee}") from exc
+                fields = fields.with_assignee(instead.email)
                 created = self.chartmogul.create_task(customer_uuid=desired.customer_uuid, fields=fields)
         except OutcomeUnknown:
             self.links.save(lease, lease.released(maybe_created=True))
@@ -311,9 +348,10 @@ class TaskSync:
         except RetryableApiError:
             self.links.save(lease, lease.released(maybe_created=False))
             raise
-        except CustomerUnknown:
+        except (CustomerUnknown, NotFound):
+            # A 422 naming the customer, or a 404 for the POST (ChartMogul has no other object
+            # in it to miss): the cached customer was deleted or merged away. Look again next time.
             if desired.task.lead_id:
-                # The cached customer may have been deleted in ChartMogul: look again next time.
                 self.customers.forget(desired.task.lead_id)
             raise
         return created, fields
@@ -340,13 +378,6 @@ class TaskSync:
             now=self.clock(),
         )
 
-    def _fallback_assignee(self, exc: AssigneeRejected, fields: TaskFields) -> str | None:
-        """DEFAULT_ASSIGNEE when ChartMogul rejected our assignee (422) and it is not the default."""
-        fallback = self.assignees.fallback
-        if exc.status == 422 and fallback and fallback != fields.assignee:
-            return fallback
-        return None
-
     @staticmethod
     def _check_lease(link: TaskLink | None, now: float) -> None:
         if link is not None and link.lease_held(now):
@@ -368,11 +399,44 @@ class TaskSync:
         if target is not None:
             # False means it was already gone (404); UNVERIFIED whether ChartMogul answers 404
             # or 200 for a second DELETE, and both are fine here.
-            self.chartmogul.delete_task(target)
+            try:
+                self.chartmogul.delete_task(target)
+            except PermanentApiError as exc:
+                # E.g. a 401 during a key rotation. Remember that this is a delete, so that no
+                # late event of the task re-activates it; the parked retry deletes it again.
+                parked = link.delete_parked(
+                    reason=_refusal("delete", exc),
+                    now=now,
+                    backoff_base=self.settings.park_retry_base_seconds,
+                    backoff_max=self.settings.park_retry_max_seconds,
+                    task_type=link.task_type,
+                )
+                saved = self.links.save(link, parked)
+                return ApplyResult(Outcome.PARKED, task_id, saved.cm_task_uuid, reason=parked.parked_reason)
         self.links.save_with_claim(link, link.tombstoned(now), release=link.cm_task_uuid)
         return ApplyResult(Outcome.DELETED if target else Outcome.TOMBSTONED, task_id, target)
 
     # ================================================================== park
+    def _park_unmatched(self, task: CloseTask, link: TaskLink | None, reason: str, version: str) -> ApplyResult:
+        """No (or several) customers for the task's lead: park it, and if it is mirrored under
+        another lead's customer (it was moved), take it off that customer first, since it no
+        longer belongs there. The parked retry creates it under the new lead's customer."""
+        if link is None or link.cm_task_uuid is None:
+            return self._park(task.id, link, reason=reason, task=task, version=version)
+        self.chartmogul.delete_task(link.cm_task_uuid)  # False: already gone, just as good
+        now = self.clock()
+        parked = link.withdrawn(now).parked(
+            reason=reason,
+            now=now,
+            backoff_base=self.settings.park_retry_base_seconds,
+            backoff_max=self.settings.park_retry_max_seconds,
+            version=version,
+            lead_id=task.lead_id,
+            task_type=task.type,
+        )
+        self.links.save_with_claim(link, parked, release=link.cm_task_uuid)
+        return ApplyResult(Outcome.PARKED, task.id, reason=parked.parked_reason)
+
     def _park(
         self,
         task_id: str,
@@ -386,17 +450,28 @@ class TaskSync:
         """Keep the task for a later retry (reconciler) instead of dropping it."""
         now = self.clock()
         base = link or TaskLink.unseen(task_id)
+        # A link's lead is the one its customer was resolved for: a park never moves it
+        # while the link still holds a customer, so nothing reuses that customer for another lead.
+        lead_id = task.lead_id if task is not None and base.customer_uuid is None else base.lead_id
         parked = base.parked(
             reason=reason,
             now=now,
             backoff_base=self.settings.park_retry_base_seconds,
             backoff_max=self.settings.park_retry_max_seconds,
             version=version,
-            lead_id=task.lead_id if task else base.lead_id,
+            lead_id=lead_id,
             task_type=task.type if task else task_type,
         )
         saved = self.links.save(link, parked)
         return ApplyResult(Outcome.PARKED, task_id, saved.cm_task_uuid, reason=parked.parked_reason)
+
+
+class _Unassignable(Exception):
+    """ChartMogul refused the assignee of a new task and nobody else can be named."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 def _refusal(action: str, exc: PermanentApiError) -> str:
