@@ -205,3 +205,13 @@ def test_a_404_on_the_completion_time_correction_recreates(world: World) -> None
     shown = world.assert_mirrors(task["id"])
     assert shown.completed_at is not None
     assert shown.completed_at.startswith("2025-01-01T09:00:00")
+
+
+def test_a_mirrored_task_whose_lead_turns_ambiguous_stays_where_it_is(world: World) -> None:
+    # Re-checking the match must not park a live task: only another lead moves it.
+    task = mirror(world)
+    world.chartmogul.add_customer(name="Acme (duplicate)", email="ops@acme.example")
+    world.clock.advance(world.engine.settings.customer_cache_ttl_seconds + 1)
+    world.close.update_task(task["id"], text="edited")
+    assert world.apply(world.last_event(task["id"])).outcome is Outcome.UPDATED
+    assert world.assert_mirrors(task["id"]).customer_uuid == world.customer
