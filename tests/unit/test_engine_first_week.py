@@ -215,3 +215,21 @@ def test_a_mirrored_task_whose_lead_turns_ambiguous_stays_where_it_is(world: Wor
     world.close.update_task(task["id"], text="edited")
     assert world.apply(world.last_event(task["id"])).outcome is Outcome.UPDATED
     assert world.assert_mirrors(task["id"]).customer_uuid == world.customer
+
+
+def test_a_pending_delete_completes_after_task_types_are_narrowed(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    task = mirror(world)
+    world.close.delete_task(task["id"])
+    delete = world.chartmogul.delete_task
+
+    def key_rotation(task_uuid: str) -> bool:
+        raise PermanentApiError("chartmogul", "DELETE", "/tasks/x", 401, "Unauthorized")
+
+    monkeypatch.setattr(world.chartmogul, "delete_task", key_rotation)
+    assert world.apply(world.last_event(task["id"])).outcome is Outcome.PARKED
+    monkeypatch.setattr(world.chartmogul, "delete_task", delete)
+    world.engine.settings = world.engine.settings.model_copy(update={"task_types": frozenset({"opportunity"})})
+    assert [r.outcome for r in world.retry_parked()] == [Outcome.DELETED]
+    assert world.cm_tasks() == []

@@ -112,10 +112,14 @@ class TaskSync:
         if not task_id:
             return ApplyResult(Outcome.IGNORED, None, reason="the event names no task (object_id is empty)")
         link = self.links.get(task_id)
+        # Close does not undelete: once a delete is pending, every event retries it. A task we
+        # mirrored is deleted from ChartMogul even if TASK_TYPES no longer names its type.
+        deleting = event.action == "deleted" or (link is not None and link.pending_delete)
+        if deleting and link is not None:
+            return self._delete(task_id, link)
         if event.task_type not in self.settings.task_types:
             return self._ignore(task_id, link, f"task type {event.task_type!r} is not in TASK_TYPES")
-        if event.action == "deleted" or (link is not None and link.pending_delete):
-            # Close does not undelete: once a delete is pending, every event retries it.
+        if deleting:
             return self._delete(task_id, link)
         if link is not None and link.state is LinkState.DELETED:
             return ApplyResult(Outcome.SKIPPED_STALE, task_id, reason="the task was deleted (tombstone)")
