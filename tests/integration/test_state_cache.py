@@ -7,8 +7,7 @@ from dataclasses import dataclass
 import pytest
 
 from tasksync.dal.state_cache import StateCache
-from tasksync.logic.assignees import AssigneeRefusals
-from tasksync.logic.ports import LookupCache
+from tasksync.logic.ports import AssigneeRefusals, LookupCache
 from tests.support.dynamodb import StateTables
 
 START = 1_750_000_000.0

@@ -13,25 +13,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
 
 from tasksync.config import SyncSettings
 from tasksync.errors import NotFound
-from tasksync.logic.ports import CloseApi, LookupCache
+from tasksync.logic.ports import AssigneeRefusals, CloseApi, LookupCache
 
 # Users rarely change their email; a few hours keeps warm workers at zero Close calls.
 USER_EMAIL_TTL_SECONDS = 6 * 3600
 # Long enough that a rep's tasks of the day cost one call each; short enough that an operator
 # who adds the user in ChartMogul sees their tasks assigned to them by the next day.
 REFUSED_ASSIGNEE_TTL_SECONDS = 86400
-
-
-class AssigneeRefusals(Protocol):
-    """Assignee emails ChartMogul refused, remembered for a while (DynamoDB with TTL)."""
-
-    def assignee_refusal(self, email: str) -> str | None: ...
-
-    def note_assignee_refusal(self, email: str, refusal: str, ttl_seconds: int) -> None: ...
 
 
 @dataclass(frozen=True)

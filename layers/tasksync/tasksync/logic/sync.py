@@ -33,6 +33,7 @@ from tasksync.logic.assignees import AssigneeResolver
 from tasksync.logic.completions import CompletionTimes
 from tasksync.logic.customers import CustomerResolver, LinkedCustomer
 from tasksync.logic.orphans import find_orphan
+from tasksync.logic.parking import Parking
 from tasksync.logic.ports import ChartMogulApi, CloseApi, LinkStore
 from tasksync.logic.results import ApplyResult, Outcome
 from tasksync.logic.translate import task_fields
@@ -77,6 +78,7 @@ class TaskSync:
         self.clock = clock
         # Identifies this engine's creating leases (one per process is enough).
         self.owner = owner or uuid.uuid4().hex
+        self.parking = Parking(settings=settings, links=links, chartmogul=chartmogul, clock=clock)
         self.completions = CompletionTimes(
             links=links, chartmogul=chartmogul, clock=clock, recreate=self._recreate_gone
         )
@@ -94,7 +96,7 @@ class TaskSync:
             task_id = event.close_task_id
             if task_id is None:
                 raise
-            result = self._park(
+            result = self.parking.park(
                 task_id, self.links.get(task_id), reason=f"permanent failure: {exc}", task_type=event.task_type
             )
         return replace(
@@ -118,7 +120,7 @@ class TaskSync:
         if deleting and link is not None:
             return self._delete(task_id, link)
         if event.task_type not in self.settings.task_types:
-            return self._ignore(task_id, link, f"task type {event.task_type!r} is not in TASK_TYPES")
+            return self.parking.ignored(task_id, link, f"task type {event.task_type!r} is not in TASK_TYPES")
         if deleting:
             return self._delete(task_id, link)
         if link is not None and link.state is LinkState.DELETED:
@@ -134,7 +136,7 @@ class TaskSync:
                     return self._delete(task_id, link)
                 event_time = task.date_updated
         except InvalidInput as exc:
-            return self._park(task_id, link, reason=f"invalid Close task data: {exc}", task_type=event.task_type)
+            return self.parking.park(task_id, link, reason=f"invalid Close task data: {exc}", task_type=event.task_type)
         version = format_utc(task.date_updated)
         if link is not None and link.makes_stale(version):
             return ApplyResult(
@@ -144,15 +146,8 @@ class TaskSync:
                 reason=f"version {version} is not newer than the one applied",
             )
         if task.type not in self.settings.task_types:
-            return self._ignore(task_id, link, f"task type {task.type!r} is not in TASK_TYPES")
+            return self.parking.ignored(task_id, link, f"task type {task.type!r} is not in TASK_TYPES")
         return self._upsert(task, link, version, event_time)
-
-    def _ignore(self, task_id: str, link: TaskLink | None, reason: str) -> ApplyResult:
-        """Not a task we sync. A parked link whose retry this was leaves the retry index, so the
-        reconciler stops re-driving it (and the parked count can fall)."""
-        if link is not None and link.state is LinkState.PARKED and link.retry_at is not None:
-            self.links.save(link, link.unparked(reason=f"not retried: {reason}", now=self.clock()))
-        return ApplyResult(Outcome.IGNORED, task_id, reason=reason)
 
     # ================================================================== create / update
     def _upsert(
@@ -171,14 +166,14 @@ class TaskSync:
         # follow their lead and its current match.
         match = self.customers.for_task(task.lead_id, linked)
         if match.customer_uuid is None:
-            return self._park_unmatched(task, link, match.reason or "no customer", version)
+            return self.parking.park_unmatched(task, link, reason=match.reason or "no customer", version=version)
         customer_uuid = match.customer_uuid
         # Nobody to name and no DEFAULT_ASSIGNEE: a mirrored task keeps its assignee and syncs on.
         kept = link.fields.assignee if link is not None and mirrored and link.fields else None
         choice = self.assignees.choose(task.assigned_to, keep=kept)
         assignee = choice.email
         if not assignee:
-            return self._park(
+            return self.parking.park(
                 task.id, link, reason=choice.reason or "the task has no assignee", task=task, version=version
             )
         hint = self.links.completion_hint(task.id) if task.is_complete else None
@@ -230,7 +225,7 @@ class TaskSync:
                 # UNVERIFIED upstream: ChartMogul may refuse a null completed_at outright (4xx).
                 # Like an ignored null, reopen the only sure way: create the task again, open.
                 return self._recreate(desired.with_fields(fields), link)
-            return self._park(
+            return self.parking.park(
                 desired.task.id, link, reason=_refusal("update", exc), task=desired.task, version=desired.version
             )
         if changes.get("completed_at", "unchanged") is None and not self._reopened(task_uuid, answer):
@@ -296,9 +291,11 @@ class TaskSync:
         try:
             created, fields = self._post(desired, lease)
         except _Unassignable as nobody:
-            return self._park(desired.task.id, lease, reason=nobody.reason, task=desired.task, version=desired.version)
+            return self.parking.park(
+                desired.task.id, lease, reason=nobody.reason, task=desired.task, version=desired.version
+            )
         except PermanentApiError as exc:
-            return self._park(
+            return self.parking.park(
                 desired.task.id, lease, reason=_refusal("create", exc), task=desired.task, version=desired.version
             )
         saved = self._store_created(lease, desired, created, fields, release)
@@ -408,66 +405,9 @@ class TaskSync:
             except PermanentApiError as exc:
                 # E.g. a 401 during a key rotation. Remember that this is a delete, so that no
                 # late event of the task re-activates it; the parked retry deletes it again.
-                parked = link.delete_parked(
-                    reason=_refusal("delete", exc),
-                    now=now,
-                    backoff_base=self.settings.park_retry_base_seconds,
-                    backoff_max=self.settings.park_retry_max_seconds,
-                    task_type=link.task_type,
-                )
-                saved = self.links.save(link, parked)
-                return ApplyResult(Outcome.PARKED, task_id, saved.cm_task_uuid, reason=parked.parked_reason)
+                return self.parking.park_delete(link, reason=_refusal("delete", exc))
         self.links.save_with_claim(link, link.tombstoned(now), release=link.cm_task_uuid)
         return ApplyResult(Outcome.DELETED if target else Outcome.TOMBSTONED, task_id, target)
-
-    # ================================================================== park
-    def _park_unmatched(self, task: CloseTask, link: TaskLink | None, reason: str, version: str) -> ApplyResult:
-        """No (or several) customers for the task's lead: park it, and if it is mirrored under
-        another lead's customer (it was moved), take it off that customer first, since it no
-        longer belongs there. The parked retry creates it under the new lead's customer."""
-        if link is None or link.cm_task_uuid is None:
-            return self._park(task.id, link, reason=reason, task=task, version=version)
-        self.chartmogul.delete_task(link.cm_task_uuid)  # False: already gone, just as good
-        now = self.clock()
-        parked = link.withdrawn(now).parked(
-            reason=reason,
-            now=now,
-            backoff_base=self.settings.park_retry_base_seconds,
-            backoff_max=self.settings.park_retry_max_seconds,
-            version=version,
-            lead_id=task.lead_id,
-            task_type=task.type,
-        )
-        self.links.save_with_claim(link, parked, release=link.cm_task_uuid)
-        return ApplyResult(Outcome.PARKED, task.id, reason=parked.parked_reason)
-
-    def _park(
-        self,
-        task_id: str,
-        link: TaskLink | None,
-        *,
-        reason: str,
-        task: CloseTask | None = None,
-        task_type: str | None = None,
-        version: str | None = None,
-    ) -> ApplyResult:
-        """Keep the task for a later retry (reconciler) instead of dropping it."""
-        now = self.clock()
-        base = link or TaskLink.unseen(task_id)
-        # A link's lead is the one its customer was resolved for: a park never moves it
-        # while the link still holds a customer, so nothing reuses that customer for another lead.
-        lead_id = task.lead_id if task is not None and base.customer_uuid is None else base.lead_id
-        parked = base.parked(
-            reason=reason,
-            now=now,
-            backoff_base=self.settings.park_retry_base_seconds,
-            backoff_max=self.settings.park_retry_max_seconds,
-            version=version,
-            lead_id=lead_id,
-            task_type=task.type if task else task_type,
-        )
-        saved = self.links.save(link, parked)
-        return ApplyResult(Outcome.PARKED, task_id, saved.cm_task_uuid, reason=parked.parked_reason)
 
 
 class _Unassignable(Exception):
