@@ -7,6 +7,7 @@ tests/integration/test_assignee_rule.py and tests/integration/test_first_week.py
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -24,6 +25,17 @@ STRANGER = "stranger@sales.example"
 def world() -> World:
     """A new team's setup: DEFAULT_ASSIGNEE set, no ASSIGNEE_MAP."""
     return make_world(assignee_map={})
+
+
+def refuse_deletes(world: World, monkeypatch: pytest.MonkeyPatch) -> Callable[[], None]:
+    """ChartMogul refuses every DELETE (a 401 during a key rotation) until the returned call."""
+    delete = world.chartmogul.delete_task
+
+    def key_rotation(task_uuid: str) -> bool:
+        raise PermanentApiError("chartmogul", "DELETE", "/tasks/x", 401, "Unauthorized")
+
+    monkeypatch.setattr(world.chartmogul, "delete_task", key_rotation)
+    return lambda: monkeypatch.setattr(world.chartmogul, "delete_task", delete)
 
 
 def mirror(world: World, **fields: Any) -> dict[str, Any]:
@@ -148,15 +160,10 @@ def test_a_parked_delete_survives_a_late_event(world: World, monkeypatch: pytest
     edited = world.last_event(task["id"])
     world.apply(edited)
     world.close.delete_task(task["id"])
-    delete = world.chartmogul.delete_task
-
-    def key_rotation(task_uuid: str) -> bool:
-        raise PermanentApiError("chartmogul", "DELETE", "/tasks/x", 401, "Unauthorized")
-
-    monkeypatch.setattr(world.chartmogul, "delete_task", key_rotation)
+    restore = refuse_deletes(world, monkeypatch)
     assert world.apply(world.last_event(task["id"])).outcome is Outcome.PARKED
     assert world.apply(copy.deepcopy(edited)).outcome is Outcome.PARKED
-    monkeypatch.setattr(world.chartmogul, "delete_task", delete)
+    restore()
     assert [r.outcome for r in world.retry_parked()] == [Outcome.DELETED]
     assert world.cm_tasks() == []
 
@@ -222,14 +229,9 @@ def test_a_pending_delete_completes_after_task_types_are_narrowed(
 ) -> None:
     task = mirror(world)
     world.close.delete_task(task["id"])
-    delete = world.chartmogul.delete_task
-
-    def key_rotation(task_uuid: str) -> bool:
-        raise PermanentApiError("chartmogul", "DELETE", "/tasks/x", 401, "Unauthorized")
-
-    monkeypatch.setattr(world.chartmogul, "delete_task", key_rotation)
+    restore = refuse_deletes(world, monkeypatch)
     assert world.apply(world.last_event(task["id"])).outcome is Outcome.PARKED
-    monkeypatch.setattr(world.chartmogul, "delete_task", delete)
+    restore()
     world.engine.settings = world.engine.settings.model_copy(update={"task_types": frozenset({"opportunity"})})
     assert [r.outcome for r in world.retry_parked()] == [Outcome.DELETED]
     assert world.cm_tasks() == []
