@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -37,14 +38,21 @@ def _failing(batch: list[tuple[str | None, bool]]) -> set[str]:
     return {f"body {index}" for index, (_, fails) in enumerate(batch) if fails}
 
 
-def _powertools(batch: list[tuple[str | None, bool]]) -> tuple[dict[str, Any], list[str]]:
-    handled: list[str] = []
+def _recording(batch: list[tuple[str | None, bool]], handled: list[str]) -> Callable[[Any], None]:
+    """A record handler that notes each record it is given and fails the ones the batch says."""
+    failing = _failing(batch)
 
     def record_handler(record: Any) -> None:
         handled.append(record.body)
-        if record.body in _failing(batch):
+        if record.body in failing:
             raise RuntimeError("fails")
 
+    return record_handler
+
+
+def _powertools(batch: list[tuple[str | None, bool]]) -> tuple[dict[str, Any], list[str]]:
+    handled: list[str] = []
+    record_handler = _recording(batch, handled)
     processor = SqsFifoPartialProcessor(skip_group_on_error=True)
     processor.raise_on_entire_batch_failure = False
     return dict(
@@ -54,13 +62,7 @@ def _powertools(batch: list[tuple[str | None, bool]]) -> tuple[dict[str, Any], l
 
 def _ours(batch: list[tuple[str | None, bool]]) -> tuple[dict[str, Any], list[str]]:
     handled: list[str] = []
-
-    def handle(record: SqsRecord) -> None:
-        handled.append(record.body)
-        if record.body in _failing(batch):
-            raise RuntimeError("fails")
-
-    return dict(process_fifo_batch(_event(batch), handle)), handled
+    return dict(process_fifo_batch(_event(batch), _recording(batch, handled))), handled
 
 
 @settings(max_examples=300, deadline=None)
