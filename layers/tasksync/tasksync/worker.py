@@ -1,6 +1,6 @@
 """The worker's per-record logic: one SQS record carries one Close event to the engine.
 
-The handler (functions/worker/app.py) stays thin: it wires Powertools' batch processor to
+The handler (functions/worker/app.py) stays thin: it feeds the batch (tasksync.batch) to
 `Worker.process_record`. Here we decide, per record:
 - a malformed message goes straight to the DLQ with its reason (nothing is lost, and one bad
   message never blocks its task's queue group for days);
