@@ -33,9 +33,11 @@ from tasksync.models.close import TASK_COMPLETED_ACTIVITY, CloseEvent
 OVERLAP = timedelta(minutes=5)
 # With no checkpoint yet (first run), look this far back.
 FIRST_SCAN = timedelta(hours=1)
-# The widest slice. A slice whose events fill more pages than PAGES_PER_SLICE is read again at
-# half the width (down to MIN_SLICE), so that one slice always fits in a run.
-MAX_SLICE = timedelta(hours=1)
+# Slices start a day wide (a quiet pair crosses a backlog of days in a few requests; a normal
+# run's window is one slice anyway). A slice with more pages than PAGES_PER_SLICE is read again
+# at half the width (down to MIN_SLICE), so that one slice always fits in a run; one that fills
+# at most a quarter of them doubles the next. A warm process remembers each pair's width.
+MAX_SLICE = timedelta(days=1)
 MIN_SLICE = timedelta(seconds=1)
 PAGES_PER_SLICE = 20  # 1,000 events at Close's 50 per page
 # A run stops this long before Lambda would end it: one Close request at its read timeout (10 s)
@@ -214,7 +216,8 @@ class PairScan:
     end: datetime
     width: timedelta = MAX_SLICE
     done: bool = False
-    checkpoint: datetime | None = None  # the last one this run saved
+    checkpoint: datetime | None = None  # the pair's checkpoint as this run knows it
+    advanced: bool = False  # this run moved it
 
     @property
     def name(self) -> str:
@@ -240,44 +243,49 @@ class CatchUp:
         self.queue = queue
         self.poison = poison
         self.sleep = sleep
+        self.widths: dict[tuple[str, str], timedelta] = {}
 
     def begin(self, object_type: str, action: str, now: datetime) -> PairScan:
         checkpoint = self.checkpoints.get(object_type, action)
         start = (checkpoint - OVERLAP) if checkpoint else now - FIRST_SCAN
-        return PairScan(object_type, action, start=min(start, now), end=now, checkpoint=checkpoint)
+        width = self.widths.get((object_type, action), MAX_SLICE)
+        return PairScan(object_type, action, start=min(start, now), end=now, width=width, checkpoint=checkpoint)
 
     def step(self, scan: PairScan, tally: PairTally, budget: Budget) -> None:
         """Scan the pair's next slice. Raises OutOfTime, or whatever Close or SQS raised."""
         slice_end = min(scan.start + scan.width, scan.end)
         pages = self._read_slice(scan, slice_end, budget)
         if pages is None:
-            scan.width = max(scan.width / 2, MIN_SLICE)
+            scan.width = self.widths[(scan.object_type, scan.action)] = max(scan.width / 2, MIN_SLICE)
             return
         for page in reversed(pages):  # oldest page first
             self._enqueue_page(page, tally)
         self.checkpoints.advance(scan.object_type, scan.action, slice_end)
         scan.checkpoint = slice_end
+        scan.advanced = True
         tally.slices += 1
         scan.start = slice_end
         scan.done = slice_end >= scan.end
         if len(pages) <= PAGES_PER_SLICE // 4:
             scan.width = min(scan.width * 2, MAX_SLICE)
+        self.widths[(scan.object_type, scan.action)] = scan.width
 
     def _read_slice(self, scan: PairScan, slice_end: datetime, budget: Budget) -> list[EventPage] | None:
         """Every page of the slice, newest first; None when it is too big for one slice."""
         for _attempt in range(RATE_LIMIT_WAITS + 1):
             pages: list[EventPage] = []
+            reader = self.log.event_pages(
+                object_type=scan.object_type,
+                action=scan.action,
+                date_updated_gte=scan.start,
+                date_updated_lte=slice_end,
+            )
             try:
-                for page in self.log.event_pages(
-                    object_type=scan.object_type,
-                    action=scan.action,
-                    date_updated_gte=scan.start,
-                    date_updated_lte=slice_end,
-                ):
-                    pages.append(page)
-                    if page.number > PAGES_PER_SLICE and scan.width > MIN_SLICE:
+                while not pages or pages[-1].more:
+                    budget.check()  # before every request: none starts once the time is up
+                    pages.append(next(reader))
+                    if pages[-1].number > PAGES_PER_SLICE and scan.width > MIN_SLICE:
                         return None
-                    budget.check()
                 return pages
             except RateLimited as exc:
                 wait = exc.retry_after if exc.retry_after is not None else DEFAULT_RATE_LIMIT_WAIT

@@ -111,7 +111,7 @@ class ReconcileReport:
     poisoned: list[str] = field(default_factory=list)
     # Pairs that stopped cleanly before reaching now (budget spent, Close rate limit): next run.
     deferred: list[str] = field(default_factory=list)
-    checkpoints: dict[str, str] = field(default_factory=dict)
+    checkpoints: dict[str, str] = field(default_factory=dict)  # the ones this run moved
     newest_checkpoint: datetime | None = None
     checkpoint_age_seconds: float | None = None
     skipped: str | None = None
@@ -235,11 +235,10 @@ class Reconciler:
         tallies = {scan.name: PairTally() for scan in scans}
         active = list(scans)
         try:
-            # Round robin: every pair moves a slice per round, so a backlog in one pair never
-            # starves the others.
+            # Rounds: every pair moves a slice per round, the one furthest behind first, so a
+            # backlog in one pair never starves the others, in this run or across runs.
             while active:
-                for scan in list(active):
-                    budget.check()
+                for scan in sorted(active, key=lambda scan: scan.start):
                     if not self._step(scan, tallies[scan.name], budget, report) or scan.done:
                         active.remove(scan)
         except OutOfTime:
@@ -247,7 +246,7 @@ class Reconciler:
         finally:
             for scan in scans:
                 report.add(tallies[scan.name])
-                if scan.checkpoint is not None:
+                if scan.advanced and scan.checkpoint is not None:
                     report.checkpoints[scan.name] = scan.checkpoint.isoformat()
             known = [scan.checkpoint for scan in scans if scan.checkpoint is not None]
             report.newest_checkpoint = max(known) if known else None
@@ -269,9 +268,8 @@ class Reconciler:
         return True
 
     def _enqueue(self, events: list[QueuedEvent], report: ReconcileReport) -> EnqueueReport:
-        # The caller lists each task's events oldest first.
+        # The caller lists each task's events oldest first, and counts what was sent.
         sent = self.queue.enqueue_many(events)
-        report.events_enqueued += len(sent.sent)
         report.failures += [f"enqueue {f.event_id}: {f.code} {f.message}" for f in sent.failures]
         return sent
 

@@ -104,6 +104,7 @@ class LogEntry:
 class EventPage:
     number: int  # 1 for the first page of a scan
     entries: list[LogEntry]
+    more: bool  # Close gave a cursor to a next page
 
 
 def _log_entry(item: Any, where: str) -> LogEntry:
@@ -241,12 +242,13 @@ class CloseClient(JsonApiClient):
             body = self._get_object("/event/", "close.events", page_params)
             page = _list(body.get("data"), "close.events.data")
             number += 1
-            yield EventPage(number, [_log_entry(item, f"close.events.data.{index}") for index, item in enumerate(page)])
             next_cursor = body.get("cursor_next")
+            if next_cursor is not None and not isinstance(next_cursor, str):
+                raise InvalidInput("close.events.cursor_next", "must be a string or null")
+            more = bool(next_cursor and page)
+            yield EventPage(number, [_log_entry(item, f"close.events.data.{i}") for i, item in enumerate(page)], more)
             if not next_cursor or not page:
                 return
-            if not isinstance(next_cursor, str):
-                raise InvalidInput("close.events.cursor_next", "must be a string or null")
             if next_cursor in seen_cursors:
                 # A cursor that comes back would page forever.
                 raise InvalidInput("close.events.cursor_next", "repeats an earlier cursor")
