@@ -20,7 +20,7 @@ from tasksync.dal.dead_letters import DeadLetterQueue
 from tasksync.dal.queue import EventQueue, QueuedEvent
 from tasksync.errors import ConcurrentUpdate, LeaseHeld, RetryableApiError
 from tasksync.reconciler import Reconciler, ReconcileReport, subscribed_pairs
-from tasksync.sandbox.close import BASE_PATH
+from tasksync_dev.sandbox.close import BASE_PATH
 from tests.integration.engine_harness import SyncWorld
 
 
