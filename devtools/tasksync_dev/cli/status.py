@@ -11,6 +11,7 @@ from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
+from tasksync.dal.checkpoints import RunRecord
 from tasksync.dal.links import LinkState, TaskLink
 from tasksync_dev.cli.dlq import depth
 from tasksync_dev.cli.output import Progress, one_line, print_json, print_table
@@ -55,6 +56,7 @@ def collect(stack: Stack) -> dict[str, Any]:
             for (object_type, action), moment in sorted(checkpoints.items())
         },
         "last_checkpoint": max(checkpoints.values()).isoformat() if checkpoints else None,
+        "last_reconcile": RunRecord(stack.dynamodb, stack.settings.state_table).read(),
     }
 
 
@@ -70,6 +72,15 @@ def status(stack: Stack, args: argparse.Namespace) -> int:
         print(f"  parked {count:>5}  {one_line(reason, 200)}")
     for name, label in (("queue", "event queue"), ("dlq", "dead-letter queue")):
         print(f"{label}: {report[name]['waiting']} waiting, {report[name]['in_flight']} in flight")
+    run = report["last_reconcile"]
+    if run:
+        last = run["last"]
+        print(
+            f"last reconcile pass: {last.get('finished_at')}: {last.get('events_seen', 0)} events seen, "
+            f"{last.get('events_already_applied', 0)} already applied, {last.get('events_enqueued', 0)} enqueued, "
+            f"{last.get('events_poisoned', 0)} to the DLQ, {last.get('failures', 0)} failures"
+            f"{'' if last.get('caught_up') else ' (not caught up yet)'} ({run['runs']} passes so far)"
+        )
     if not report["checkpoints"]:
         print("reconciler checkpoints: none yet (the reconciler has not run)")
     else:
