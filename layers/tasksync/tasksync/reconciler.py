@@ -21,6 +21,7 @@ from tasksync.catch_up import (
     Budget,
     CatchUp,
     Checkpoints,
+    Enqueuer,
     EventLog,
     OutOfTime,
     PairScan,
@@ -30,7 +31,7 @@ from tasksync.catch_up import (
 from tasksync.config import SyncSettings
 from tasksync.dal.checkpoints import RunLock
 from tasksync.dal.links import TaskLink
-from tasksync.dal.queue import EnqueueReport, EventQueue, QueuedEvent
+from tasksync.dal.queue import EnqueueReport, QueuedEvent
 from tasksync.errors import ApiError, InvalidInput, NotFound, RateLimited
 from tasksync.models._parsing import parse_model
 from tasksync.models.close import (
@@ -160,7 +161,7 @@ class Reconciler:
         close: CloseSource,
         links: LinkReader,
         checkpoints: RunLog,
-        queue: EventQueue,
+        queue: Enqueuer,
         poison: PoisonSink | None = None,
         subscriptions: SubscriptionIds | None = None,
         clock: Callable[[], float] = time.time,
