@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -192,18 +192,23 @@ def refetch_stub(event: CloseEvent, reason: str) -> dict[str, Any]:
 
 
 @dataclass
-class PairTally:
-    """What one (object_type, action) pair's catch-up did in this run."""
+class CatchUpTally:
+    """What a catch-up did: per pair, and (summed) per run in the reconciler's report."""
 
-    seen: int = 0
-    already_applied: int = 0
-    enqueued: int = 0
-    invalid: int = 0
-    poisoned: int = 0
-    refetched: int = 0
+    events_seen: int = 0
+    events_already_applied: int = 0
+    events_enqueued: int = 0
+    events_invalid: int = 0
+    events_poisoned: int = 0
+    events_refetched: int = 0
     slices: int = 0
     read_units: float = 0.0
-    problems: list[str] = field(default_factory=list)
+    # Events that can never be enqueued, each with its id and reason; they went to the DLQ.
+    poisoned: list[str] = field(default_factory=list)
+
+    def add(self, other: CatchUpTally) -> None:
+        for name in (f.name for f in fields(CatchUpTally)):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
 
 
 @dataclass
@@ -251,7 +256,7 @@ class CatchUp:
         width = self.widths.get((object_type, action), MAX_SLICE)
         return PairScan(object_type, action, start=min(start, now), end=now, width=width, checkpoint=checkpoint)
 
-    def step(self, scan: PairScan, tally: PairTally, budget: Budget) -> None:
+    def step(self, scan: PairScan, tally: CatchUpTally, budget: Budget) -> None:
         """Scan the pair's next slice. Raises OutOfTime, or whatever Close or SQS raised."""
         slice_end = min(scan.start + scan.width, scan.end)
         pages = self._read_slice(scan, slice_end, budget)
@@ -294,12 +299,12 @@ class CatchUp:
                 self.sleep(wait)
         raise OutOfTime
 
-    def _enqueue_page(self, page: EventPage, tally: PairTally) -> None:
-        tally.seen += len(page.entries)
+    def _enqueue_page(self, page: EventPage, tally: CatchUpTally) -> None:
+        tally.events_seen += len(page.entries)
         valid: list[tuple[LogEntry, CloseEvent]] = []
         for entry in page.entries:
             if entry.event is None:
-                tally.invalid += 1
+                tally.events_invalid += 1
                 self._poison(entry.raw, entry.entry_id, f"invalid event-log entry: {entry.problem}", tally)
             else:
                 valid.append((entry, entry.event))
@@ -312,16 +317,16 @@ class CatchUp:
         wanted: list[QueuedEvent] = []
         for entry, event in reversed(valid):  # the log is newest first; each task's queue wants oldest first
             if already_applied(event, marks):
-                tally.already_applied += 1
+                tally.events_already_applied += 1
             else:
                 wanted.append(QueuedEvent(event, entry.raw))
         self._send(wanted, tally)
 
-    def _send(self, events: list[QueuedEvent], tally: PairTally) -> None:
+    def _send(self, events: list[QueuedEvent], tally: CatchUpTally) -> None:
         if not events:
             return
         sent = self.queue.enqueue_many(events)
-        tally.enqueued += len(sent.sent)
+        tally.events_enqueued += len(sent.sent)
         by_id = {queued.event.id: queued for queued in events}
         stubs: list[QueuedEvent] = []
         retryable: list[str] = []
@@ -336,16 +341,16 @@ class CatchUp:
                 self._poison(queued.raw_event, failure.event_id, reason, tally)
         if stubs:
             resent = self.queue.enqueue_many(stubs)
-            tally.refetched += len(resent.sent)
-            tally.enqueued += len(resent.sent)
+            tally.events_refetched += len(resent.sent)
+            tally.events_enqueued += len(resent.sent)
             retryable += [f"enqueue {f.event_id} (refetch): {f.code} {f.message}" for f in resent.failures]
         if retryable:
             # The queue (not the events) failed: keep the checkpoint so that the next run retries.
             raise EnqueueFailed(retryable)
 
-    def _poison(self, raw: Any, event_id: str | None, reason: str, tally: PairTally) -> None:
-        tally.poisoned += 1
-        tally.problems.append(f"event {event_id or '(no id)'}: {reason}")
+    def _poison(self, raw: Any, event_id: str | None, reason: str, tally: CatchUpTally) -> None:
+        tally.events_poisoned += 1
+        tally.poisoned.append(f"event {event_id or '(no id)'}: {reason}")
         if self.poison is not None:
             self.poison.put(raw, event_id, reason)
 

@@ -20,12 +20,12 @@ from tasksync.catch_up import (
     AppliedState,
     Budget,
     CatchUp,
+    CatchUpTally,
     Checkpoints,
     Enqueuer,
     EventLog,
     OutOfTime,
     PairScan,
-    PairTally,
     PoisonSink,
 )
 from tasksync.config import SyncSettings
@@ -94,22 +94,12 @@ COUNTERS = (
 
 
 @dataclass
-class ReconcileReport:
-    events_seen: int = 0
-    events_already_applied: int = 0
-    events_enqueued: int = 0
-    events_invalid: int = 0
-    events_poisoned: int = 0
-    events_refetched: int = 0
+class ReconcileReport(CatchUpTally):
     parked_retried: int = 0
     backfilled: int = 0
-    slices: int = 0
-    read_units: float = 0.0
     paused_subscriptions: list[str] = field(default_factory=list)
     resumed_subscriptions: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
-    # Events that can never be enqueued (each with its id and reason); they went to the DLQ.
-    poisoned: list[str] = field(default_factory=list)
     # Pairs that stopped cleanly before reaching now (budget spent, Close rate limit): next run.
     deferred: list[str] = field(default_factory=list)
     checkpoints: dict[str, str] = field(default_factory=dict)  # the ones this run moved
@@ -140,17 +130,6 @@ class ReconcileReport:
             "checkpoint_age_seconds": self.checkpoint_age_seconds,
             "skipped": self.skipped,
         }
-
-    def add(self, tally: PairTally) -> None:
-        self.events_seen += tally.seen
-        self.events_already_applied += tally.already_applied
-        self.events_enqueued += tally.enqueued
-        self.events_invalid += tally.invalid
-        self.events_poisoned += tally.poisoned
-        self.events_refetched += tally.refetched
-        self.slices += tally.slices
-        self.read_units += tally.read_units
-        self.poisoned += tally.problems
 
 
 class Reconciler:
@@ -233,7 +212,7 @@ class Reconciler:
                 scans.append(self.catch_up_scanner.begin(object_type, action, now))
             except Exception as exc:  # one pair's failure must not stop the others
                 report.failures.append(f"catch-up {object_type}:{action}: {type(exc).__name__}: {exc}")
-        tallies = {scan.name: PairTally() for scan in scans}
+        tallies = {scan.name: CatchUpTally() for scan in scans}
         active = list(scans)
         try:
             # Rounds: every pair moves a slice per round, the one furthest behind first, so a
@@ -252,7 +231,7 @@ class Reconciler:
             known = [scan.checkpoint for scan in scans if scan.checkpoint is not None]
             report.newest_checkpoint = max(known) if known else None
 
-    def _step(self, scan: PairScan, tally: PairTally, budget: Budget, report: ReconcileReport) -> bool:
+    def _step(self, scan: PairScan, tally: CatchUpTally, budget: Budget, report: ReconcileReport) -> bool:
         """One slice of one pair; False when the pair stops for this run."""
         try:
             self.catch_up_scanner.step(scan, tally, budget)
