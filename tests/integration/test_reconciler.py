@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from tasksync.catch_up import Budget
-from tasksync.dal.links import LinkState
 from tasksync.dal.queue import MAX_MESSAGE_BYTES
+from tasksync.models.link import LinkState
 from tests.integration.engine_harness import SyncWorld, make_world
 from tests.integration.reconciler_harness import Fault, ReconcilerWorld, Ticking, make_reconciler_world, utc
 

@@ -22,11 +22,12 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from tasksync.dal.close_api import DEFAULT_RATE_LIMIT_WAIT, EventPage, LogEntry
-from tasksync.dal.links import AppliedMarks, LinkState
+from tasksync.dal.links import AppliedMarks
 from tasksync.dal.queue import EnqueueReport, QueuedEvent
 from tasksync.errors import InvalidInput, RateLimited
 from tasksync.models._parsing import format_utc
 from tasksync.models.close import TASK_COMPLETED_ACTIVITY, CloseEvent
+from tasksync.models.link import LinkState
 
 # Close: "To avoid missing recent events when paginating, we recommend to scan the latest five
 # minutes of events." Every run starts this long before the stored checkpoint.

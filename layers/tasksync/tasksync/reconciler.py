@@ -30,10 +30,8 @@ from tasksync.catch_up import (
 )
 from tasksync.config import SyncSettings
 from tasksync.dal.checkpoints import RunLock
-from tasksync.dal.links import TaskLink
 from tasksync.dal.queue import EnqueueReport, QueuedEvent
 from tasksync.errors import ApiError, InvalidInput, NotFound, RateLimited
-from tasksync.models._parsing import parse_model
 from tasksync.models.close import (
     TASK_COMPLETED_ACTIVITY,
     CloseTask,
@@ -41,6 +39,7 @@ from tasksync.models.close import (
     refetch_event,
     task_snapshot_event,
 )
+from tasksync.models.link import TaskLink
 
 TASK_ACTIONS = ("created", "updated", "completed", "deleted")
 # A run with no budget given (the CLI without --budget) stops after this long.
@@ -63,7 +62,7 @@ class CloseSource(EventLog, Protocol):
 
     def iter_tasks(
         self, *, task_types: frozenset[str], date_updated_gte: datetime | None = None, limit: int = 100
-    ) -> Iterator[dict[str, Any]]: ...
+    ) -> Iterator[CloseTask]: ...
 
     def get_webhook(self, subscription_id: str) -> CloseWebhookSubscription: ...
 
@@ -305,12 +304,11 @@ class Reconciler:
         start = datetime(since.year, since.month, since.day, tzinfo=UTC)
         batch: list[QueuedEvent] = []
         try:
-            for raw in self.close.iter_tasks(task_types=self.settings.task_types, date_updated_gte=start):
+            for task in self.close.iter_tasks(task_types=self.settings.task_types, date_updated_gte=start):
                 try:
-                    task = parse_model(CloseTask, raw, "close.task")
-                    batch.append(QueuedEvent.from_raw(task_snapshot_event(task, raw)))
+                    batch.append(QueuedEvent.from_raw(task_snapshot_event(task)))
                 except InvalidInput as exc:
-                    report.failures.append(f"task {raw.get('id')}: {exc}")
+                    report.failures.append(f"task {task.id}: {exc}")
                 if len(batch) >= 100:
                     report.backfilled += len(self._enqueue(batch, report).sent)
                     batch = []
