@@ -277,8 +277,12 @@ class CatchUp:
         self.widths[(scan.object_type, scan.action)] = scan.width
 
     def _read_slice(self, scan: PairScan, slice_end: datetime, budget: Budget) -> list[EventPage] | None:
-        """Every page of the slice, newest first; None when it is too big for one slice."""
-        for _attempt in range(RATE_LIMIT_WAITS + 1):
+        """Every page of the slice, newest first; None when it is too big for one slice.
+
+        A Close 429 is waited out when the wait fits the budget, and the slice read again; a
+        wait that does not fit, or one 429 too many, raises RateLimited (the pair stops cleanly).
+        """
+        for attempt in range(RATE_LIMIT_WAITS + 1):
             pages: list[EventPage] = []
             reader = self.log.event_pages(
                 object_type=scan.object_type,
@@ -295,10 +299,10 @@ class CatchUp:
                 return pages
             except RateLimited as exc:
                 wait = exc.retry_after if exc.retry_after is not None else DEFAULT_RATE_LIMIT_WAIT
-                if wait >= budget.remaining():
+                if attempt == RATE_LIMIT_WAITS or wait >= budget.remaining():
                     raise
                 self.sleep(wait)
-        raise OutOfTime
+        raise AssertionError("unreachable: the last attempt returns or raises")
 
     def _enqueue_page(self, page: EventPage, tally: CatchUpTally) -> None:
         tally.events_seen += len(page.entries)
