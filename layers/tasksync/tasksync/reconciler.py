@@ -238,7 +238,8 @@ class Reconciler:
             raise
         except RateLimited as exc:
             report.deferred.append(
-                f"{scan.name}: Close asked to wait {exc.retry_after}s, beyond this run's budget; resumes next run"
+                f"{scan.name}: Close asked to wait {exc.retry_after}s (beyond this run's budget, or once too often);"
+                " resumes next run"
             )
             return False
         except Exception as exc:  # one pair's failure must not stop the others
