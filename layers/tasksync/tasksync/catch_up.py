@@ -146,16 +146,13 @@ def already_applied(event: CloseEvent, marks: AppliedMarks) -> bool:
     version = event_version(event)
     if version is None:
         return False
-    if link.state is LinkState.ACTIVE:
-        return link.version is not None and version <= link.version
-    floor = link.pending_version or link.version
-    if floor is None:
-        return False
-    if link.state is LinkState.PARKED:
-        # The parked retry refetches the task when its backoff is over; this version adds nothing.
-        return version <= floor
-    # Creating: the very version being created must pass (its create may have crashed).
-    return version < floor
+    if link.state is LinkState.PARKED and version == (link.pending_version or link.version):
+        # The parked retry refetches the task when its backoff is over: this very version adds
+        # nothing (the engine itself would retry it, and park it again).
+        return True
+    # Otherwise the engine's own rule: a version it would skip as stale. (Creating: the very
+    # version being created passes, since its create may have crashed.)
+    return link.makes_stale(version)
 
 
 def _completion_applied(event: CloseEvent, hint_date: str | None) -> bool:
