@@ -45,7 +45,13 @@ def get_reconciler() -> wiring.ScheduledReconciler:
 
 def report_metrics(report: ReconcileReport) -> None:
     metrics.add_metric(name="ReconcileEventsSeen", unit=MetricUnit.Count, value=report.events_seen)
+    metrics.add_metric(name="ReconcileEventsAlreadyApplied", unit=MetricUnit.Count, value=report.events_already_applied)
     metrics.add_metric(name="ReconcileEventsEnqueued", unit=MetricUnit.Count, value=report.events_enqueued)
+    metrics.add_metric(name="ReconcileEventsPoisoned", unit=MetricUnit.Count, value=report.events_poisoned)
+    metrics.add_metric(name="ReconcileEventsRefetched", unit=MetricUnit.Count, value=report.events_refetched)
+    if report.checkpoint_age_seconds is not None:
+        # ReconcileStalledAlarm: no pass has completed for too long (or none has run at all).
+        metrics.add_metric(name="ReconcileCheckpointAge", unit=MetricUnit.Seconds, value=report.checkpoint_age_seconds)
     metrics.add_metric(name="ParkedRetried", unit=MetricUnit.Count, value=report.parked_retried)
     metrics.add_metric(name="Backfilled", unit=MetricUnit.Count, value=report.backfilled)
     metrics.add_metric(name="WebhookPaused", unit=MetricUnit.Count, value=len(report.paused_subscriptions))
@@ -65,7 +71,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         report = scheduled.reconciler.backfill(day)
     else:
         # At most one scheduled pass at a time; the lease outlives the function's timeout.
-        report = scheduled.reconciler.run(scheduled.lock, 330.0)
+        budget = scheduled.budget(context.get_remaining_time_in_millis())
+        report = scheduled.reconciler.run(scheduled.lock, 330.0, budget=budget)
     report_metrics(report)
     for subscription_id in report.paused_subscriptions:
         logger.warning(

@@ -30,10 +30,37 @@ def test_the_template_gives_each_function_only_variables_its_settings_read(logic
     assert not unread, f"{logical_id} is given variables its settings model never reads: {sorted(unread)}"
 
 
+# The deployment wiring each function needs from the template (the rest have working defaults).
+WIRING_BY_FUNCTION = {
+    "WorkerFunction": {
+        "STATE_TABLE",
+        "IDEMPOTENCY_TABLE",
+        "QUEUE_URL",
+        "DLQ_URL",
+        "CLOSE_API_KEY_SECRET_ARN",
+        "CHARTMOGUL_API_KEY_SECRET_ARN",
+    },
+    "ReconcilerFunction": {
+        "STATE_TABLE",
+        "QUEUE_URL",
+        "DLQ_URL",
+        "CLOSE_API_KEY_SECRET_ARN",
+        "SIGNATURE_KEYS_SECRET_ARN",
+    },
+}
+
+
+@pytest.mark.parametrize("logical_id", sorted(WIRING_BY_FUNCTION))
+def test_the_template_gives_each_function_its_wiring(logical_id: str) -> None:
+    assert WIRING_BY_FUNCTION[logical_id] <= SETTINGS_BY_FUNCTION[logical_id].variables()
+    missing = WIRING_BY_FUNCTION[logical_id] - _function_environment(logical_id)
+    assert not missing, f"{logical_id} is not given {sorted(missing)}"
+
+
 def test_the_reconciler_reads_nothing_of_chartmogul_or_the_worker() -> None:
     variables = ReconcilerSettings.variables()
     assert not {name for name in variables if "CHARTMOGUL" in name}
-    assert not variables & {"ASSIGNEE_MAP", "IDEMPOTENCY_TABLE", "DLQ_URL", "RETRY_MAX_SECONDS"}
+    assert not variables & {"ASSIGNEE_MAP", "IDEMPOTENCY_TABLE", "RETRY_MAX_SECONDS"}
 
 
 def test_the_full_model_reads_every_functions_variables() -> None:

@@ -175,8 +175,13 @@ class ReconcilerSettings(CloseApiSettings, StateTableSettings):
     No ChartMogul: the reconciler only queues events, the worker applies them."""
 
     queue_url: str | None = Field(default=None, alias="QUEUE_URL")
+    # The event-log entries that can never be enqueued (poison events) go to the DLQ.
+    dlq_url: str | None = Field(default=None, alias="DLQ_URL")
     signature_keys_secret_arn: str | None = Field(default=None, alias="SIGNATURE_KEYS_SECRET_ARN")
     auto_resume_webhook: bool = Field(default=False, alias="AUTO_RESUME_WEBHOOK")
+    # Longest a reconciler pass may run (local runner, CLI); in Lambda the function's remaining
+    # time, less a margin, bounds it as well.
+    reconcile_budget_seconds: float | None = Field(default=None, gt=0, alias="RECONCILE_BUDGET_SECONDS")
 
 
 class SyncSettings(WorkerSettings, ReconcilerSettings):

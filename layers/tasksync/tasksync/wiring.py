@@ -30,6 +30,7 @@ from tasksync.errors import InvalidInput
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
 
+    from tasksync.catch_up import Budget
     from tasksync.config import ChartMogulApiSettings, CloseApiSettings, EngineSettings
     from tasksync.dal.chartmogul_api import ChartMogulClient
     from tasksync.dal.checkpoints import RunLock
@@ -167,6 +168,13 @@ class ScheduledReconciler:
     reconciler: Reconciler
     lock: RunLock
 
+    def budget(self, remaining_millis: int) -> Budget:
+        """How long this pass may run: the invocation's time left, less a margin (and at most
+        RECONCILE_BUDGET_SECONDS)."""
+        from tasksync.catch_up import Budget
+
+        return Budget.for_lambda(remaining_millis, cap=self.reconciler.settings.reconcile_budget_seconds)
+
 
 def reconciler(environ: Mapping[str, str]) -> ScheduledReconciler:
     """The reconciler function: Close, the state table, the queue and (optionally) the
@@ -174,6 +182,7 @@ def reconciler(environ: Mapping[str, str]) -> ScheduledReconciler:
     from tasksync.config import ReconcilerSettings
     from tasksync.dal.checkpoints import CheckpointStore, RunLock
     from tasksync.dal.close_api import CloseClient
+    from tasksync.dal.dead_letters import DeadLetterQueue
     from tasksync.dal.links import TaskLinkStore
     from tasksync.dal.queue import EventQueue
     from tasksync.dal.signature_keys import SecretSignatureKeys
@@ -195,6 +204,7 @@ def reconciler(environ: Mapping[str, str]) -> ScheduledReconciler:
             links=TaskLinkStore(dynamodb, settings.state_table),
             checkpoints=CheckpointStore(dynamodb, settings.state_table),
             queue=EventQueue(aws_client("sqs"), settings.queue_url),
+            poison=DeadLetterQueue(aws_client("sqs"), settings.dlq_url) if settings.dlq_url else None,
             subscriptions=subscriptions,
         ),
         lock=RunLock(dynamodb, settings.state_table, "reconcile"),
