@@ -48,6 +48,7 @@ def _to_item(link: TaskLink) -> dict[str, Any]:
         "maybe_created": link.maybe_created,
         "attempts": link.attempts,
         "updated_at": int(link.updated_at * 1000),
+        "written_back_at": int(link.written_back_at * 1000),
     }
     optional: dict[str, Any] = {
         "version": link.version,
@@ -62,6 +63,8 @@ def _to_item(link: TaskLink) -> dict[str, Any]:
         "intended_fields": link.intended_fields.model_dump() if link.intended_fields else None,
         "intended_customer": link.intended_customer,
         "parked_reason": link.parked_reason,
+        "written_back_complete": link.written_back_complete,
+        "written_back_version": link.written_back_version,
     }
     plain.update({k: v for k, v in optional.items() if v is not None})
     if link.state is LinkState.DELETED:
@@ -104,6 +107,9 @@ def _from_item(item: dict[str, Any]) -> TaskLink:
         retry_at=float(retry_at) if retry_at is not None else None,
         attempts=int(plain.get("attempts", 0)),
         updated_at=int(plain.get("updated_at", 0)) / 1000,
+        written_back_complete=plain.get("written_back_complete"),
+        written_back_version=plain.get("written_back_version"),
+        written_back_at=int(plain.get("written_back_at", 0)) / 1000,
     )
 
 
