@@ -39,7 +39,8 @@ class SyncBackWorld:
         task = self.world.new_task(text, **fields)
         self.world.apply_until_done(self.world.last_event(task["id"]))
         link = self.world.links.get(task["id"])
-        assert link is not None and link.cm_task_uuid is not None
+        assert link is not None
+        assert link.cm_task_uuid is not None
         return task["id"], link.cm_task_uuid
 
     def deliver_close_events_since(self, count: int) -> None:

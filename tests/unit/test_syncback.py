@@ -27,7 +27,8 @@ def test_a_completion_in_chartmogul_completes_the_close_task_and_its_echo_writes
     assert sb.world.close.writes == [(task_id, True)]
     assert (report.candidates, report.completions_written, report.conflicts) == (1, 1, 0)
     link = sb.world.links.get(task_id)
-    assert link is not None and link.written_back_complete is True
+    assert link is not None
+    assert link.written_back_complete is True
     assert link.written_back_version is not None
 
     # The echo: Close logged (and sends) the update, the completion and its activity.
@@ -131,7 +132,8 @@ def test_it_runs_on_every_nth_pass_only() -> None:
     sb.world.chartmogul.person_completes(uuid)
     runs = [sb.sync_back.maybe_run() for _ in range(6)]
     assert [r is not None for r in runs] == [False, False, True, False, False, True]
-    assert sb.world.close.writes and len(sb.world.close.writes) == 1
+    assert sb.world.close.writes
+    assert len(sb.world.close.writes) == 1
 
 
 def test_a_refused_close_write_is_reported_as_a_key_that_cannot_write(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -144,10 +146,13 @@ def test_a_refused_close_write_is_reported_as_a_key_that_cannot_write(monkeypatc
 
     monkeypatch.setattr(sb.world.close, "set_task_complete", refuse)
     report = sb.sync_back.run()
-    assert report.close_write_refused is not None and "cannot write" in report.close_write_refused
+    assert report.close_write_refused is not None
+    assert "cannot write" in report.close_write_refused
     assert sb.world.close.tasks[task_id]["is_complete"] is False
     link = sb.world.links.get(task_id)
-    assert link is not None and link.fields is not None and link.fields.completed_at is None
+    assert link is not None
+    assert link.fields is not None
+    assert link.fields.completed_at is None
 
 
 def test_a_pass_lists_open_tasks_by_the_page_and_gets_only_candidates() -> None:
@@ -164,9 +169,14 @@ def test_a_pass_lists_open_tasks_by_the_page_and_gets_only_candidates() -> None:
 # ---------------------------------------------------------------- the rule, pure
 def _link(completed: bool, version: str = "2026-01-01T10:00:00.000000Z", updated_at: float = 0.0) -> TaskLink:
     fields = TaskFields(
-        task_details="x", assignee="a@b.c", due_date="2026-01-05", completed_at="2026-01-01T10:00:00Z" if completed else None
+        task_details="x",
+        assignee="a@b.c",
+        due_date="2026-01-05",
+        completed_at="2026-01-01T10:00:00Z" if completed else None,
     )
-    return TaskLink("task_1", LinkState.ACTIVE, version=version, cm_task_uuid="tsk_1", fields=fields, updated_at=updated_at)
+    return TaskLink(
+        "task_1", LinkState.ACTIVE, version=version, cm_task_uuid="tsk_1", fields=fields, updated_at=updated_at
+    )
 
 
 def _cm(completed: bool, updated_at: str) -> ChartMogulTask:
@@ -175,24 +185,57 @@ def _cm(completed: bool, updated_at: str) -> ChartMogulTask:
 
 def _close(complete: bool, date_updated: str) -> CloseTask:
     return CloseTask.model_validate(
-        {"id": "task_1", "_type": "lead", "is_complete": complete, "date_created": date_updated, "date_updated": date_updated}
+        {
+            "id": "task_1",
+            "_type": "lead",
+            "is_complete": complete,
+            "date_created": date_updated,
+            "date_updated": date_updated,
+        }
     )
 
 
 @pytest.mark.parametrize(
     ("link_done", "cm", "close", "expected"),
     [
-        (False, _cm(False, "2026-01-01T11:00:00Z"), _close(False, "2026-01-01T10:00:00Z"), (Action.NOTHING, None, False)),
-        (False, _cm(True, "2026-01-01T11:00:00Z"), _close(False, "2026-01-01T10:00:00Z"), (Action.WRITE_CLOSE, True, False)),
-        (True, _cm(False, "2026-01-01T11:00:00Z"), _close(True, "2026-01-01T10:00:00Z"), (Action.WRITE_CLOSE, False, False)),
+        (
+            False,
+            _cm(False, "2026-01-01T11:00:00Z"),
+            _close(False, "2026-01-01T10:00:00Z"),
+            (Action.NOTHING, None, False),
+        ),
+        (
+            False,
+            _cm(True, "2026-01-01T11:00:00Z"),
+            _close(False, "2026-01-01T10:00:00Z"),
+            (Action.WRITE_CLOSE, True, False),
+        ),
+        (
+            True,
+            _cm(False, "2026-01-01T11:00:00Z"),
+            _close(True, "2026-01-01T10:00:00Z"),
+            (Action.WRITE_CLOSE, False, False),
+        ),
         (False, _cm(True, "2026-01-01T11:00:00Z"), _close(True, "2026-01-01T12:00:00Z"), (Action.NOTE, True, False)),
-        (False, _cm(True, "2026-01-01T11:00:00Z"), _close(False, "2026-01-01T12:00:00Z"), (Action.ALIGN_CHARTMOGUL, False, True)),
-        (False, _cm(True, "2026-01-01T12:00:00Z"), _close(False, "2026-01-01T11:00:00Z"), (Action.WRITE_CLOSE, True, True)),
+        (
+            False,
+            _cm(True, "2026-01-01T11:00:00Z"),
+            _close(False, "2026-01-01T12:00:00Z"),
+            (Action.ALIGN_CHARTMOGUL, False, True),
+        ),
+        (
+            False,
+            _cm(True, "2026-01-01T12:00:00Z"),
+            _close(False, "2026-01-01T11:00:00Z"),
+            (Action.WRITE_CLOSE, True, True),
+        ),
         (False, None, _close(False, "2026-01-01T10:00:00Z"), (Action.DELETED_IN_CHARTMOGUL, None, False)),
         (False, _cm(True, "2026-01-01T11:00:00Z"), None, (Action.CLOSE_GONE, None, False)),
     ],
 )
-def test_decide(link_done: bool, cm: ChartMogulTask | None, close: CloseTask | None, expected: tuple[object, ...]) -> None:
+def test_decide(
+    link_done: bool, cm: ChartMogulTask | None, close: CloseTask | None, expected: tuple[object, ...]
+) -> None:
     decision = decide(_link(link_done), cm, close)
     assert (decision.action, decision.complete, decision.conflict) == expected
 
@@ -215,8 +258,11 @@ def test_the_transition_records_a_close_write_and_only_then() -> None:
         "2026-01-02T00:00:01.000000Z",
         5.0,
     )
-    assert written.fields is not None and written.fields.completed_at == "2026-01-02T00:00:00Z"
+    assert written.fields is not None
+    assert written.fields.completed_at == "2026-01-02T00:00:00Z"
     noted = link.completion_synced_back(completed_at=None, close_version=None, wrote_close=False, now=6.0)
     assert (noted.written_back_complete, noted.written_back_at, noted.updated_at) == (None, 0.0, 6.0)
     with pytest.raises(ValueError, match="not an active mirror"):
-        TaskLink.unseen("task_2").completion_synced_back(completed_at=None, close_version=None, wrote_close=False, now=1)
+        TaskLink.unseen("task_2").completion_synced_back(
+            completed_at=None, close_version=None, wrote_close=False, now=1
+        )

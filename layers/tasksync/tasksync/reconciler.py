@@ -21,6 +21,7 @@ from tasksync.dal.links import TaskLinkStore
 from tasksync.dal.queue import EnqueueReport, EventQueue, QueuedEvent
 from tasksync.errors import ApiError, InvalidInput, NotFound
 from tasksync.logic.ports import CloseApi
+from tasksync.logic.syncback import SyncBack, SyncBackReport
 from tasksync.models.close import (
     TASK_COMPLETED_ACTIVITY,
     refetch_event,
@@ -57,6 +58,7 @@ class ReconcileReport:
     failures: list[str] = field(default_factory=list)
     checkpoints: dict[str, str] = field(default_factory=dict)
     skipped: str | None = None
+    sync_back: SyncBackReport | None = None  # only on passes that ran the sync-back
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -69,6 +71,7 @@ class ReconcileReport:
             "failures": self.failures[:20],
             "checkpoints": self.checkpoints,
             "skipped": self.skipped,
+            "sync_back": self.sync_back.as_dict() if self.sync_back else None,
         }
 
 
@@ -83,6 +86,7 @@ class Reconciler:
         queue: EventQueue,
         subscriptions: SubscriptionIds | None = None,
         clock: Callable[[], float] = time.time,
+        sync_back: SyncBack | None = None,
     ) -> None:
         self.settings = settings
         self.close = close
@@ -91,6 +95,7 @@ class Reconciler:
         self.queue = queue
         self.subscriptions = subscriptions
         self.clock = clock
+        self.sync_back = sync_back  # None unless SYNC_COMPLETION_BACK is on
 
     def run(self, lock: RunLock | None = None, lock_seconds: float = 300.0) -> ReconcileReport:
         """One scheduled pass: catch up, retry parked tasks, check the subscription.
@@ -106,6 +111,9 @@ class Reconciler:
             self.catch_up(report)
             self.retry_parked(report)
             self.check_subscriptions(report)
+            if self.sync_back is not None:
+                # Isolated phase: its own API errors stay in its own report.
+                report.sync_back = self.sync_back.maybe_run()
         finally:
             if lock is not None:
                 lock.release(owner)

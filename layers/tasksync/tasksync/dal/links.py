@@ -173,6 +173,27 @@ class TaskLinkStore:
                 return
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
+    def active_links(self) -> Iterator[TaskLink]:
+        """Every ACTIVE link, for the sync-back's comparison with ChartMogul's open tasks.
+
+        A filtered Scan: it reads the whole table once per sync-back pass (DynamoDB read
+        units, no API calls), which stays cheap at the volumes the sync-back is meant for.
+        """
+        kwargs: dict[str, Any] = {
+            "TableName": self.table_name,
+            "FilterExpression": "begins_with(pk, :p) AND #state = :active",
+            "ExpressionAttributeNames": {"#state": "state"},
+            "ExpressionAttributeValues": {":p": {"S": "task#"}, ":active": {"S": LinkState.ACTIVE.value}},
+        }
+        while True:
+            self.reads += 1
+            page = self.client.scan(**kwargs)
+            for item in page.get("Items", []):
+                yield _from_item(item)
+            if "LastEvaluatedKey" not in page:
+                return
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
     # ------------------------------------------------------------------ writes
     def _condition(self, previous: TaskLink | None) -> dict[str, Any]:
         if previous is None:

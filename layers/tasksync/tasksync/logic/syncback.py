@@ -239,8 +239,10 @@ class SyncBack:
         report.candidates = len(found)
         report.deferred = max(0, len(found) - MAX_CANDIDATES_PER_PASS)
         for link in found[:MAX_CANDIDATES_PER_PASS]:
+            if link.cm_task_uuid is None:
+                continue
             try:
-                self._settle(link, report)
+                self._settle(link, link.cm_task_uuid, report)
             except ConcurrentUpdate:
                 report.deferred += 1  # the worker moved the link meanwhile: look again next pass
             except PermanentApiError as exc:
@@ -250,38 +252,36 @@ class SyncBack:
             except ApiError as exc:
                 report.failures.append(f"{link.close_task_id}: {exc}")
 
-    def _settle(self, link: TaskLink, report: SyncBackReport) -> None:
-        assert link.cm_task_uuid is not None  # noqa: S101 - candidates() only yields mirrored links
+    def _settle(self, link: TaskLink, cm_task_uuid: str, report: SyncBackReport) -> None:
         try:
-            cm_task: ChartMogulTask | None = self.chartmogul.get_task(link.cm_task_uuid)
+            cm_task = self.chartmogul.get_task(cm_task_uuid)
         except NotFound:
-            cm_task = None
-        close_task: CloseTask | None = None
-        if cm_task is not None:
-            try:
-                close_task = self.close.get_task(link.close_task_id)
-            except NotFound:
-                close_task = None
+            report.deleted_in_chartmogul.append(link.close_task_id)
+            return
+        if decide(link, cm_task, None).action is Action.NOTHING:
+            return  # the list was older than the task: it agrees with us after all
+        try:
+            close_task: CloseTask | None = self.close.get_task(link.close_task_id)
+        except NotFound:
+            close_task = None
         decision = decide(link, cm_task, close_task)
         report.conflicts += int(decision.conflict)
+        if close_task is None or decision.complete is None:
+            return
         match decision.action:
-            case Action.DELETED_IN_CHARTMOGUL:
-                report.deleted_in_chartmogul.append(link.close_task_id)
             case Action.NOTE:
-                assert cm_task is not None  # noqa: S101 - decide() notes only with both sides
                 self._save(link, completed_at=_stamp(cm_task.completed_at), close_version=None, wrote_close=False)
                 report.noted += 1
             case Action.WRITE_CLOSE:
-                assert cm_task is not None and decision.complete is not None  # noqa: S101
-                self._write_close(link, cm_task, decision, report)
+                self._write_close(link, cm_task, decision.complete, decision, report)
             case Action.ALIGN_CHARTMOGUL:
-                assert close_task is not None and decision.complete is not None  # noqa: S101
-                self._align_chartmogul(link, close_task, decision, report)
-            case Action.NOTHING | Action.CLOSE_GONE:
+                self._align_chartmogul(link, cm_task_uuid, close_task, decision.complete, decision, report)
+            case _:
                 pass
 
-    def _write_close(self, link: TaskLink, cm_task: ChartMogulTask, decision: Decision, report: SyncBackReport) -> None:
-        complete = bool(decision.complete)
+    def _write_close(
+        self, link: TaskLink, cm_task: ChartMogulTask, complete: bool, decision: Decision, report: SyncBackReport
+    ) -> None:
         answer = self.close.set_task_complete(link.close_task_id, complete)
         self._save(
             link,
@@ -298,12 +298,17 @@ class SyncBack:
         )
 
     def _align_chartmogul(
-        self, link: TaskLink, close_task: CloseTask, decision: Decision, report: SyncBackReport
+        self,
+        link: TaskLink,
+        cm_task_uuid: str,
+        close_task: CloseTask,
+        complete: bool,
+        decision: Decision,
+        report: SyncBackReport,
     ) -> None:
-        assert link.cm_task_uuid is not None and link.fields is not None  # noqa: S101
-        complete = bool(decision.complete)
-        completed_at = (link.fields.completed_at or utc_timestamp(close_task.date_updated)) if complete else None
-        answer = self.chartmogul.update_task(link.cm_task_uuid, {"completed_at": completed_at})
+        pushed = link.fields.completed_at if link.fields is not None else None
+        completed_at = (pushed or utc_timestamp(close_task.date_updated)) if complete else None
+        answer = self.chartmogul.update_task(cm_task_uuid, {"completed_at": completed_at})
         if not complete and answer is not None and answer.completed_at is not None:
             # UNVERIFIED upstream: whether a null completed_at reopens. The engine recreates the
             # task on the next Close event; the sync-back does not delete tasks on its own.
@@ -312,7 +317,7 @@ class SyncBack:
         self._save(link, completed_at=completed_at, close_version=None, wrote_close=False)
         report.chartmogul_aligned += 1
         report.writes.append(
-            WriteBack(link.close_task_id, link.cm_task_uuid, "chartmogul", complete, decision.conflict, decision.reason)
+            WriteBack(link.close_task_id, cm_task_uuid, "chartmogul", complete, decision.conflict, decision.reason)
         )
 
     def _save(self, link: TaskLink, *, completed_at: str | None, close_version: str | None, wrote_close: bool) -> None:
