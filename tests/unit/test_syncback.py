@@ -30,6 +30,8 @@ def test_a_completion_in_chartmogul_completes_the_close_task_and_its_echo_writes
     assert link is not None
     assert link.written_back_complete is True
     assert link.written_back_version is not None
+    # The next pass, before the echo arrives, sees the write as ours.
+    assert sb.sync_back.run().candidates == 0
 
     # The echo: Close logged (and sends) the update, the completion and its activity.
     sb.world.chartmogul.reset_log()
