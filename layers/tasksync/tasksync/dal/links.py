@@ -160,18 +160,7 @@ class TaskLinkStore:
 
     def scan_links(self) -> Iterator[TaskLink]:
         """Every TaskLink (operator status and tests; never on the hot path)."""
-        kwargs: dict[str, Any] = {
-            "TableName": self.table_name,
-            "FilterExpression": "begins_with(pk, :p)",
-            "ExpressionAttributeValues": {":p": {"S": "task#"}},
-        }
-        while True:
-            page = self.client.scan(**kwargs)
-            for item in page.get("Items", []):
-                yield _from_item(item)
-            if "LastEvaluatedKey" not in page:
-                return
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return self._scan("begins_with(pk, :p)", {":p": {"S": "task#"}})
 
     def active_links(self) -> Iterator[TaskLink]:
         """Every ACTIVE link, for the sync-back's comparison with ChartMogul's open tasks.
@@ -179,11 +168,18 @@ class TaskLinkStore:
         A filtered Scan: it reads the whole table once per sync-back pass (DynamoDB read
         units, no API calls), which stays cheap at the volumes the sync-back is meant for.
         """
+        return self._scan(
+            "begins_with(pk, :p) AND #state = :active",
+            {":p": {"S": "task#"}, ":active": {"S": LinkState.ACTIVE.value}},
+            {"#state": "state"},
+        )
+
+    def _scan(self, condition: str, values: dict[str, Any], names: dict[str, str] | None = None) -> Iterator[TaskLink]:
         kwargs: dict[str, Any] = {
             "TableName": self.table_name,
-            "FilterExpression": "begins_with(pk, :p) AND #state = :active",
-            "ExpressionAttributeNames": {"#state": "state"},
-            "ExpressionAttributeValues": {":p": {"S": "task#"}, ":active": {"S": LinkState.ACTIVE.value}},
+            "FilterExpression": condition,
+            "ExpressionAttributeValues": values,
+            **({"ExpressionAttributeNames": names} if names else {}),
         }
         while True:
             self.reads += 1
