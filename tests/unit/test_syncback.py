@@ -242,6 +242,13 @@ def test_decide(
     assert (decision.action, decision.complete, decision.conflict) == expected
 
 
+def test_decide_lets_close_win_when_chartmogul_gives_no_readable_updated_at() -> None:
+    for unreadable in (None, "yesterday"):
+        cm = ChartMogulTask(task_uuid="tsk_1", completed_at="2026-01-01T11:00:00Z", updated_at=unreadable)
+        decision = decide(_link(False), cm, _close(False, "2026-01-01T10:00:00Z"))
+        assert (decision.action, decision.complete) == (Action.ALIGN_CHARTMOGUL, False)
+
+
 def test_decide_ignores_a_change_older_than_our_last_write() -> None:
     last_write = datetime(2026, 1, 1, 11, 30, tzinfo=UTC).timestamp()
     decision = decide(

@@ -93,9 +93,13 @@ class Decision:
 
 
 def _epoch(text: str | None) -> float | None:
+    """ChartMogul's `updated_at` as epoch seconds; None when it is missing or unreadable."""
     if not text:
         return None
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
 
 
 def decide(link: TaskLink, chartmogul: ChartMogulTask | None, close: CloseTask | None) -> Decision:
