@@ -61,43 +61,53 @@ def _close_writes(stack: LocalStack, task_id: str) -> int:
     return len(close.calls_to("PUT", rf"/task/{task_id}/$"))
 
 
-def _chartmogul_calls(stack: LocalStack, task_uuid: str) -> int:
+def _chartmogul_calls(stack: LocalStack, task_uuid: str, since: int = 0) -> list[str]:
+    """Methods of the ChartMogul calls on one task, from the ``since``-th recorded call on."""
     _, chartmogul = sims(stack)
-    return sum(len(chartmogul.calls_to(method, rf"/v1/tasks/{task_uuid}$")) for method in ("GET", "PATCH", "DELETE"))
+    with chartmogul.lock:
+        calls = list(chartmogul.calls[since:])
+    return [c.method for c in calls if c.path.endswith(f"/v1/tasks/{task_uuid}")]
+
+
+def _call_count(stack: LocalStack) -> int:
+    _, chartmogul = sims(stack)
+    with chartmogul.lock:
+        return len(chartmogul.calls)
 
 
 def _runs_after(stack: LocalStack, start: int, passes: int) -> None:
     poll(lambda: stack.reconcile_runs >= start + passes, what=f"{passes} more reconciler passes", timeout=60)
 
 
-def _written_back_and_quiet(stack: LocalStack, task_id: str, task_uuid: str, *, complete: bool) -> None:
-    """Within one sync-back pass the Close task follows; the next 5 passes write nothing more."""
-    close, _ = sims(stack)
+def _person_acts_then_quiet(stack: LocalStack, task_id: str, task_uuid: str, *, complete: bool) -> None:
+    """A CS person acts; within one sync-back pass the Close task follows, written once; over the
+    next 5 passes nothing more is written to Close, and ChartMogul sees at most one call for the
+    task besides the sync-back's confirming GET (the echo aligning `completed_at`)."""
+    close, chartmogul = sims(stack)
+    writes_before, calls_before = _close_writes(stack, task_id), _call_count(stack)
+    if complete:
+        chartmogul.person_completes(task_uuid)
+    else:
+        chartmogul.person_reopens(task_uuid)
     runs_before = stack.reconcile_runs
     poll(lambda: close.tasks[task_id]["is_complete"] is complete, what="the Close task following ChartMogul")
     # The pass running when the person acted may have listed before the change: allow it + one.
     assert stack.reconcile_runs <= runs_before + 2
-    writes, cm_calls, runs = _close_writes(stack, task_id), _chartmogul_calls(stack, task_uuid), stack.reconcile_runs
-    assert writes >= 1
-    _runs_after(stack, runs, PASSES_AFTER)
+    _runs_after(stack, stack.reconcile_runs, PASSES_AFTER)
     stack.wait_until_idle()
-    assert _close_writes(stack, task_id) == writes, "a second Close write (an echo)"
-    assert _chartmogul_calls(stack, task_uuid) - cm_calls <= 1, "more than aligning completed_at"
+    assert _close_writes(stack, task_id) == writes_before + 1, "not exactly one Close write"
+    methods = _chartmogul_calls(stack, task_uuid, since=calls_before)
+    assert methods[:1] == ["GET"], methods  # the candidate confirmed before acting
+    assert len(methods[1:]) <= 1, f"more than aligning completed_at: {methods}"
     assert close.tasks[task_id]["is_complete"] is complete
-    [mirror] = [t for t in sims(stack)[1].live_tasks() if t["task_uuid"] == task_uuid]
+    [mirror] = [t for t in chartmogul.live_tasks() if t["task_uuid"] == task_uuid]
     assert (mirror["completed_at"] is not None) is complete
 
 
 def test_a_completion_and_a_reopening_in_chartmogul_reach_close_once(stack_on: LocalStack) -> None:
-    _, chartmogul = sims(stack_on)
     task, mirror = _mirrored_task(stack_on)
-
-    chartmogul.person_completes(mirror["task_uuid"])
-    _written_back_and_quiet(stack_on, task["id"], mirror["task_uuid"], complete=True)
-    assert _close_writes(stack_on, task["id"]) == 1
-
-    chartmogul.person_reopens(mirror["task_uuid"])
-    _written_back_and_quiet(stack_on, task["id"], mirror["task_uuid"], complete=False)
+    _person_acts_then_quiet(stack_on, task["id"], mirror["task_uuid"], complete=True)
+    _person_acts_then_quiet(stack_on, task["id"], mirror["task_uuid"], complete=False)
     assert _close_writes(stack_on, task["id"]) == 2
 
 
