@@ -24,6 +24,7 @@ from tasksync.errors import InvalidInput
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
+    from tasksync.logic.syncback import SyncBackReport
     from tasksync.reconciler import ReconcileReport
 
 # Log lines name the function (POWERTOOLS_SERVICE_NAME, set per function); custom metrics name
@@ -56,6 +57,26 @@ def report_metrics(report: ReconcileReport) -> None:
     metrics.add_metric(name="Backfilled", unit=MetricUnit.Count, value=report.backfilled)
     metrics.add_metric(name="WebhookPaused", unit=MetricUnit.Count, value=len(report.paused_subscriptions))
     metrics.add_metric(name="ReconcileFailures", unit=MetricUnit.Count, value=len(report.failures))
+    if report.sync_back is not None:
+        report_sync_back(report.sync_back)
+
+
+def report_sync_back(sync_back: SyncBackReport) -> None:
+    """Metrics for the pass, and one log line per write it made."""
+    for name, value in (
+        ("SyncBackChecked", sync_back.checked),
+        ("SyncBackCompletions", sync_back.completions_written),
+        ("SyncBackReopenings", sync_back.reopenings_written),
+        ("SyncBackChartMogulAligned", sync_back.chartmogul_aligned),
+        ("SyncBackConflicts", sync_back.conflicts),
+        ("SyncBackDeletedInChartMogul", len(sync_back.deleted_in_chartmogul)),
+        ("SyncBackChartMogulCalls", sync_back.chartmogul_calls),
+    ):
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+    for write in sync_back.writes:
+        logger.info("completion synced back", extra=write.as_dict())
+    if sync_back.close_write_refused:
+        logger.warning("the Close API key cannot write tasks", extra={"detail": sync_back.close_write_refused})
 
 
 @logger.inject_lambda_context(clear_state=True)

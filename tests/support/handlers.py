@@ -36,3 +36,7 @@ def load_event(name: str) -> dict[str, Any]:
 
 def repo_path(*parts: str) -> Path:
     return REPO_ROOT.joinpath(*parts)
+
+
+# The name tests on branches written before the shared emulation use; new tests call lambda_context().
+FakeLambdaContext = lambda_context

@@ -57,10 +57,8 @@ def test_the_template_gives_each_function_its_wiring(logical_id: str) -> None:
     assert not missing, f"{logical_id} is not given {sorted(missing)}"
 
 
-def test_the_reconciler_reads_nothing_of_chartmogul_or_the_worker() -> None:
-    variables = ReconcilerSettings.variables()
-    assert not {name for name in variables if "CHARTMOGUL" in name}
-    assert not variables & {"ASSIGNEE_MAP", "IDEMPOTENCY_TABLE", "RETRY_MAX_SECONDS"}
+def test_the_reconciler_reads_nothing_of_the_engine_or_the_worker() -> None:
+    assert not ReconcilerSettings.variables() & {"ASSIGNEE_MAP", "IDEMPOTENCY_TABLE", "RETRY_MAX_SECONDS"}
 
 
 def test_the_full_model_reads_every_functions_variables() -> None:
@@ -106,6 +104,15 @@ def test_the_reconciler_is_built_without_any_chartmogul_setting() -> None:
         {"CLOSE_API_KEY": "close-key", "QUEUE_URL": "https://sqs.example/1/events.fifo", "STATE_TABLE": "state"}
     )
     assert scheduled.reconciler.settings.state_table == "state"
+
+
+@pytest.mark.usefixtures("offline_aws")
+def test_the_reconciler_needs_chartmogul_only_for_the_sync_back() -> None:
+    environ = {"CLOSE_API_KEY": "close-key", "QUEUE_URL": "https://sqs.example/1/events.fifo"}
+    assert wiring.reconciler(environ).reconciler is not None
+    with pytest.raises(InvalidInput) as caught:
+        wiring.reconciler({**environ, "SYNC_COMPLETION_BACK": "true"})
+    assert caught.value.field == "CHARTMOGUL_API_KEY"
 
 
 @pytest.mark.usefixtures("offline_aws")

@@ -13,7 +13,7 @@ import json
 import secrets
 import string
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -74,6 +74,8 @@ class CloseEventLog(SimulatorServer):
         self._subscriptions: dict[str, dict[str, Any]] = {}
         self._clock_offset = timedelta()
         self._last_tick = datetime.min.replace(tzinfo=UTC)
+        # Called with the events an API write logged (see sandbox/webhooks.py); None: no webhooks.
+        self.webhook_sender: Callable[[list[dict[str, Any]]], None] | None = None
 
     # ================================================================= clock and ids
     def _now(self) -> datetime:

@@ -254,10 +254,14 @@ class CloseSimulator(CloseState):
         allowed = {"assigned_to", "date", "is_complete", "text"}
         if not isinstance(body, dict) or set(body) - allowed:
             return bad_request("Only assigned_to, date, is_complete and text may be updated")
+        logged = len(self._events)
         try:
-            return Response(200, self.update_task(task_id, **body))
+            updated = self.update_task(task_id, **body)
         except KeyError as exc:
             return bad_request("Invalid task", {"assigned_to": f"Object does not exist: {exc}"})
+        if self.webhook_sender is not None:
+            self.webhook_sender(copy.deepcopy(self._events[logged:]))
+        return Response(200, updated)
 
     def _http_delete_task(self, request: Request) -> Response:
         task_id = request.match["id"]

@@ -129,7 +129,11 @@ class StateTableSettings(_EnvironmentSettings):
     state_table: str = Field(default="tasksync-state", alias="STATE_TABLE")
 
 
-class EngineSettings(CloseApiSettings, ChartMogulApiSettings, StateTableSettings):
+class ApiSettings(CloseApiSettings, ChartMogulApiSettings, StateTableSettings):
+    """Both APIs and the state table: what the engine and the reconciler have in common."""
+
+
+class EngineSettings(ApiSettings):
     """What the engine (TaskSync and its resolvers) reads."""
 
     # Close user email -> ChartMogul user email.
@@ -170,9 +174,9 @@ class WorkerSettings(EngineSettings):
     retry_max_seconds: int = Field(default=900, ge=0, le=43200, alias="RETRY_MAX_SECONDS")
 
 
-class ReconcilerSettings(CloseApiSettings, StateTableSettings):
-    """The reconciler function: Close's event log and subscriptions, the state table, the queue.
-    No ChartMogul: the reconciler only queues events, the worker applies them."""
+class ReconcilerSettings(ApiSettings):
+    """The reconciler function: Close's event log and subscriptions, the state table, the queue,
+    and ChartMogul for the sync-back only (the worker applies the events the reconciler queues)."""
 
     queue_url: str | None = Field(default=None, alias="QUEUE_URL")
     # The event-log entries that can never be enqueued (poison events) go to the DLQ.
@@ -182,6 +186,10 @@ class ReconcilerSettings(CloseApiSettings, StateTableSettings):
     # Longest a reconciler pass may run (local runner, CLI); in Lambda the function's remaining
     # time, less a margin, bounds it as well.
     reconcile_budget_seconds: float | None = Field(default=None, gt=0, alias="RECONCILE_BUDGET_SECONDS")
+    # Sync-back: a completion or reopening done in ChartMogul is written back to Close, checked
+    # by every SYNC_BACK_EVERY_PASSES-th reconciler pass. Off by default (one-way sync).
+    sync_completion_back: bool = Field(default=False, alias="SYNC_COMPLETION_BACK")
+    sync_back_every_passes: int = Field(default=1, ge=1, le=1000, alias="SYNC_BACK_EVERY_PASSES")
 
 
 class SyncSettings(WorkerSettings, ReconcilerSettings):

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
 
     from tasksync.catch_up import Budget
-    from tasksync.config import ChartMogulApiSettings, CloseApiSettings, EngineSettings
+    from tasksync.config import ChartMogulApiSettings, CloseApiSettings, EngineSettings, ReconcilerSettings
     from tasksync.dal.chartmogul_api import ChartMogulClient
     from tasksync.dal.checkpoints import RunLock
     from tasksync.dal.close_api import CloseClient
@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from tasksync.dal.pacing import RequestPacer
     from tasksync.dal.state_cache import StateCache
     from tasksync.logic.sync import TaskSync
+    from tasksync.logic.syncback import SyncBack
     from tasksync.receiver import Receiver
     from tasksync.reconciler import Reconciler
     from tasksync.worker import OutcomeSink, Worker
@@ -176,9 +177,26 @@ class ScheduledReconciler:
         return Budget.for_lambda(remaining_millis, cap=self.reconciler.settings.reconcile_budget_seconds)
 
 
+def _sync_back(
+    settings: ReconcilerSettings, close: CloseClient, links: TaskLinkStore, dynamodb: DynamoDBClient
+) -> SyncBack:
+    """The reconciler's sync-back phase, the only part of it that calls ChartMogul."""
+    from tasksync.dal.chartmogul_api import ChartMogulClient
+    from tasksync.dal.syncback_ledger import SyncBackLedger
+    from tasksync.logic.syncback import SyncBack
+
+    return SyncBack(
+        close=close,
+        chartmogul=ChartMogulClient.from_settings(settings, chartmogul_api_key(settings, read_secret)),
+        links=links,
+        ledger=SyncBackLedger(dynamodb, settings.state_table),
+        every_passes=settings.sync_back_every_passes,
+    )
+
+
 def reconciler(environ: Mapping[str, str]) -> ScheduledReconciler:
-    """The reconciler function: Close, the state table, the queue and (optionally) the
-    subscriptions' keys. No ChartMogul: it queues events, the worker applies them."""
+    """The reconciler function: Close, the state table, the queue, (optionally) the
+    subscriptions' keys, and ChartMogul only when the sync-back is on."""
     from tasksync.config import ReconcilerSettings
     from tasksync.dal.checkpoints import CheckpointStore, RunLock
     from tasksync.dal.close_api import CloseClient
@@ -192,6 +210,8 @@ def reconciler(environ: Mapping[str, str]) -> ScheduledReconciler:
     if not settings.queue_url:
         raise InvalidInput("QUEUE_URL", "is not set")
     dynamodb = aws_client("dynamodb")
+    close = CloseClient.from_settings(settings, close_api_key(settings, read_secret))
+    links = TaskLinkStore(dynamodb, settings.state_table)
     subscriptions = (
         SecretSignatureKeys(settings.signature_keys_secret_arn, secrets_client=aws_client("secretsmanager"))
         if settings.signature_keys_secret_arn
@@ -200,12 +220,13 @@ def reconciler(environ: Mapping[str, str]) -> ScheduledReconciler:
     return ScheduledReconciler(
         reconciler=Reconciler(
             settings=settings,
-            close=CloseClient.from_settings(settings, close_api_key(settings, read_secret)),
-            links=TaskLinkStore(dynamodb, settings.state_table),
+            close=close,
+            links=links,
             checkpoints=CheckpointStore(dynamodb, settings.state_table),
             queue=EventQueue(aws_client("sqs"), settings.queue_url),
             poison=DeadLetterQueue(aws_client("sqs"), settings.dlq_url) if settings.dlq_url else None,
             subscriptions=subscriptions,
+            sync_back=_sync_back(settings, close, links, dynamodb) if settings.sync_completion_back else None,
         ),
         lock=RunLock(dynamodb, settings.state_table, "reconcile"),
     )
