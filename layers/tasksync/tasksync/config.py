@@ -73,7 +73,7 @@ class SyncSettings(BaseModel):
         if isinstance(value, str):
             types = frozenset(part.strip() for part in value.split(",") if part.strip())
             if not types:
-                raise ValueError("must name at least one Close task type, e.g. 'lead'")
+                raise ValueError("expected comma-separated Close task types, e.g. 'lead' or 'lead,outgoing_call'")
             return types
         return value
 
@@ -132,7 +132,7 @@ class SyncSettings(BaseModel):
             first = exc.errors()[0]
             name = str(first["loc"][0]) if first["loc"] else "configuration"
             # Never echo the input value: it may be a secret.
-            raise InvalidInput(name, first["msg"]) from None
+            raise InvalidInput(name, _expected_form(first)) from None
 
     def chartmogul_assignee_for(self, close_email: str | None) -> str | None:
         """Map a Close user email to the ChartMogul assignee email.
@@ -147,3 +147,31 @@ class SyncSettings(BaseModel):
                 return mapped
             return self.default_assignee or close_email
         return self.default_assignee
+
+
+# pydantic's error types -> the form a variable expects, in our words ("Input should be a valid
+# boolean" means nothing to someone setting an environment variable).
+_EXPECTED_FORMS = {
+    "bool_parsing": "expected true or false",
+    "bool_type": "expected true or false",
+    "int_parsing": "expected a whole number",
+    "int_type": "expected a whole number",
+    "int_from_float": "expected a whole number",
+    "float_parsing": "expected a number",
+    "float_type": "expected a number",
+}
+_BOUNDS = {"ge": "a number of at least {}", "gt": "a number above {}", "le": "a number of at most {}"}
+
+
+def _expected_form(error: Any) -> str:
+    """One pydantic error, worded as what the variable expects."""
+    context = error.get("ctx") or {}
+    if error["type"] == "value_error" and "error" in context:
+        return str(context["error"])  # our own validators' words
+    if error["type"] in _EXPECTED_FORMS:
+        return _EXPECTED_FORMS[error["type"]]
+    for bound, form in _BOUNDS.items():
+        if bound in context:
+            limit = context[bound]
+            return "expected " + form.format(f"{limit:g}" if isinstance(limit, float) else limit)
+    return "has a value of the wrong form"
