@@ -33,3 +33,31 @@ def test_a_bad_setting_names_the_variable_and_the_expected_form(name: str, value
     assert str(caught.value) == message
     assert "Value error" not in str(caught.value)
     assert "Input should" not in str(caught.value)
+
+
+@pytest.mark.parametrize("value", ["bogus", "leads", "lead,outgoing_cal"])
+def test_task_types_are_checked_against_closes_task_types(value: str) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        SyncSettings.from_env({"TASK_TYPES": value})
+    message = str(caught.value)
+    assert message.startswith("invalid TASK_TYPES: not a Close task type: ")
+    assert "known: answered_detached_call, email_followup, incoming_email" in message
+
+
+def test_every_documented_task_type_is_accepted() -> None:
+    every = "lead, incoming_email,email_followup,missed_call,answered_detached_call,voicemail,opportunity_due"
+    settings = SyncSettings.from_env({"TASK_TYPES": every + ",incoming_sms,outgoing_call"})
+    assert len(settings.task_types) == 9
+
+
+def test_the_template_refuses_what_the_settings_refuse() -> None:
+    import re
+
+    from tasksync.config import CLOSE_TASK_TYPES
+    from tasksync.local.template import load_template
+
+    pattern = load_template()["Parameters"]["TaskTypes"]["AllowedPattern"]
+    assert re.fullmatch(pattern, "lead, outgoing_call")
+    assert re.fullmatch(pattern, ",".join(sorted(CLOSE_TASK_TYPES)))
+    for bad in ("leads", "lead,", "bogus", ""):
+        assert not re.fullmatch(pattern, bad), bad

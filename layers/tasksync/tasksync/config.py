@@ -20,6 +20,25 @@ DEFAULT_CLOSE_API_URL = "https://api.close.com/api/v1"
 DEFAULT_CHARTMOGUL_API_URL = "https://api.chartmogul.com/v1"
 
 
+# Close's task `_type`s: the eight its Tasks reference lists, plus outgoing_call, which its API
+# schema accepts on create (see docs/upstream-apis.md). Close has no endpoint that lists them, so
+# a type missing here would be refused until it is added; template.yaml's TaskTypes pattern
+# repeats this list for CloudFormation.
+CLOSE_TASK_TYPES = frozenset(
+    {
+        "lead",
+        "incoming_email",
+        "email_followup",
+        "missed_call",
+        "answered_detached_call",
+        "voicemail",
+        "opportunity_due",
+        "incoming_sms",
+        "outgoing_call",
+    }
+)
+
+
 class SyncSettings(BaseModel):
     """Settings for the receiver, worker, reconciler, local runner and CLI."""
 
@@ -74,6 +93,13 @@ class SyncSettings(BaseModel):
             types = frozenset(part.strip() for part in value.split(",") if part.strip())
             if not types:
                 raise ValueError("expected comma-separated Close task types, e.g. 'lead' or 'lead,outgoing_call'")
+            unknown = types - CLOSE_TASK_TYPES
+            if unknown:
+                # A typo ("leads") would otherwise subscribe to nothing and mirror nothing, silently.
+                raise ValueError(
+                    f"not a Close task type: {', '.join(sorted(unknown))} "
+                    f"(known: {', '.join(sorted(CLOSE_TASK_TYPES))})"
+                )
             return types
         return value
 
