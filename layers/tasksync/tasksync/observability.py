@@ -2,7 +2,8 @@
 
 The worker (and the local runner) report each applied event here: a log line with the event
 id, the Close task, the action and the ChartMogul task UUID, and a count per outcome plus the
-API calls it took. Metric names are the ones the template's alarms and dashboard read.
+API calls it took. An ignored event says so; a repeated delivery is a DEBUG line without counts.
+Metric names are the ones the template's alarms and dashboard read.
 """
 
 from __future__ import annotations
@@ -30,6 +31,9 @@ METRIC_BY_OUTCOME = {
 }
 
 
+DUPLICATE_METRIC = "DuplicatesSkipped"
+
+
 class PowertoolsOutcomeSink:
     """Sends worker outcomes to Powertools Logger and Metrics (EMF in CloudWatch)."""
 
@@ -52,8 +56,19 @@ class PowertoolsOutcomeSink:
         }
         if result.outcome is Outcome.PARKED:
             self.logger.warning("task parked", extra=details)
+        elif result.outcome is Outcome.IGNORED:
+            self.logger.info("event ignored", extra=details)
         else:
             self.logger.info("event applied", extra=details)
+
+    def replayed(self, result: ApplyResult, event_id: str) -> None:
+        """A repeated delivery answered from the idempotency record: no API call was made now, so
+        no call counts (they belong to the first delivery), and DEBUG: it is routine, not news."""
+        self.metrics.add_metric(name=DUPLICATE_METRIC, unit=MetricUnit.Count, value=1)
+        self.logger.debug(
+            "duplicate event skipped (already applied)",
+            extra={"event_id": event_id, "close_task": result.close_task_id, "applied_as": result.outcome.value},
+        )
 
     def retrying(self, event_id: str, error: Exception, visibility: int) -> None:
         self.metrics.add_metric(name="Retried", unit=MetricUnit.Count, value=1)
