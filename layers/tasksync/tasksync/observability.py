@@ -8,12 +8,15 @@ Metric names are the ones the template's alarms and dashboard read.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 from tasksync.logic.results import ApplyResult, Outcome
+
+if TYPE_CHECKING:
+    from tasksync.reconciler import ReconcileReport
 
 METRIC_BY_OUTCOME = {
     Outcome.CREATED: "Created",
@@ -85,3 +88,38 @@ class PowertoolsOutcomeSink:
     def rejected(self, message_id: str, reason: str) -> None:
         self.metrics.add_metric(name="Unreadable", unit=MetricUnit.Count, value=1)
         self.logger.error("unreadable message moved to the DLQ", extra={"message_id": message_id, "reason": reason})
+
+
+def _counted(count: int, singular: str, plural: str) -> str:
+    return f"{count} {singular if count == 1 else plural}"
+
+
+def log_reconcile_pass(logger: Logger, report: ReconcileReport) -> None:
+    """One line per reconcile pass: INFO, short, only when the pass found or did something.
+
+    Most passes find every event already applied: a DEBUG line then, as a pass runs every few
+    minutes and CloudWatch Logs bills each line. The per-pair checkpoints stay out of the line.
+    """
+    if report.skipped:
+        logger.debug(f"reconcile pass skipped: {report.skipped}")
+        return
+    # events_enqueued counts the parked retries' events too.
+    caught_up = max(report.events_enqueued - report.parked_retried, 0)
+    done = [
+        _counted(count, singular, plural)
+        for count, singular, plural in (
+            (caught_up, "event enqueued", "events enqueued"),
+            (report.parked_retried, "parked task retried", "parked tasks retried"),
+            (report.backfilled, "task backfilled", "tasks backfilled"),
+            (len(report.paused_subscriptions), "paused subscription", "paused subscriptions"),
+            (len(report.resumed_subscriptions), "subscription resumed", "subscriptions resumed"),
+            (len(report.failures), "failure", "failures"),
+        )
+        if count
+    ]
+    if not done:
+        seen = _counted(report.events_seen, "event", "events")
+        logger.debug(f"reconcile pass: nothing to do ({seen} already applied or queued)")
+        return
+    extra = {"events_seen": report.events_seen, "failures": report.failures[:3]} if report.failures else {}
+    logger.info("reconcile pass: " + ", ".join(done), extra=extra)
