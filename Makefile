@@ -135,7 +135,7 @@ sam-checks: sam-validate sam-build
 security: $(SECURITY_VENV)/.installed $(SAM_VENV)/.installed
 	$(SAM_VENV)/bin/cfn-lint template.yaml
 	$(SECURITY_VENV)/bin/checkov --file template.yaml --framework cloudformation --compact --quiet --skip-download
-	$(SECURITY_VENV)/bin/bandit --quiet --configfile pyproject.toml --recursive layers/tasksync/tasksync functions
+	$(SECURITY_VENV)/bin/bandit --quiet --configfile pyproject.toml --recursive layers/tasksync/tasksync devtools functions
 	$(SECURITY_VENV)/bin/python -m tests.support.audit_requirements layers/tasksync/requirements.txt requirements-dev.txt
 
 test: setup lint typecheck sam-validate security
@@ -144,7 +144,7 @@ test: setup lint typecheck sam-validate security
 
 # FRESH=1: forget what the last run kept in .local/ (links, checkpoints, idempotency records).
 run: prerequisites $(VENV)/.installed $(DYNAMODB_LOCAL)
-	$(BIN)/python -m tasksync.local $(if $(FRESH),--fresh)
+	$(BIN)/python -m tasksync_dev.local $(if $(FRESH),--fresh)
 
 status: $(VENV)/.installed
 	$(BIN)/tasksync --local status

@@ -32,7 +32,7 @@ def test_a_repeated_delivery_is_logged_as_a_skipped_duplicate_at_debug(
 ) -> None:
     monkeypatch.setenv("POWERTOOLS_LOG_LEVEL", "DEBUG")
     caplog.set_level(logging.DEBUG)
-    worker = load_handler("sync")
+    worker = load_handler("worker")
     event = load_event("sqs-task-created.json")
     assert worker.lambda_handler(event, FakeLambdaContext()) == {"batchItemFailures": []}
     first = _records(caplog)
@@ -48,7 +48,7 @@ def test_a_repeated_delivery_is_logged_as_a_skipped_duplicate_at_debug(
 
 
 def test_an_ignored_event_is_logged_as_ignored(stack: Stack, caplog: pytest.LogCaptureFixture) -> None:
-    worker = load_handler("sync")
+    worker = load_handler("worker")
     event = load_event("sqs-task-created.json")
     body = json.loads(event["Records"][0]["body"])
     body.update(id="ev_ignored_type", object_type="task.missed_call")  # not in TASK_TYPES (lead)

@@ -54,7 +54,7 @@ def test_the_template_refuses_what_the_settings_refuse() -> None:
     import re
 
     from tasksync.config import CLOSE_TASK_TYPES
-    from tasksync.local.template import load_template
+    from tasksync_dev.local.template import load_template
 
     pattern = load_template()["Parameters"]["TaskTypes"]["AllowedPattern"]
     assert re.fullmatch(pattern, "lead, outgoing_call")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tasksync.local.template import REPO_ROOT
+from tasksync_dev.local.template import REPO_ROOT
 
 MAKE = shutil.which("make")
 pytestmark = pytest.mark.skipif(MAKE is None, reason="make is not installed")

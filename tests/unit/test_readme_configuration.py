@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tasksync.local.template import REPO_ROOT, load_template
+from tasksync_dev.local.template import REPO_ROOT, load_template
 
 NO_NAME = "—"
 
