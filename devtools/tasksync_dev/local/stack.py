@@ -20,7 +20,6 @@ from __future__ import annotations
 import errno
 import json
 import os
-import secrets
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -35,6 +34,7 @@ from botocore.config import Config
 from tasksync.config import SyncSettings
 from tasksync.dal.aws import forget_clients
 from tasksync.reconciler import subscribed_pairs
+from tasksync_dev.local.child_process import stop_orphans
 from tasksync_dev.local.dynamodb import DynamoDBLocal
 from tasksync_dev.local.http_api import WEBHOOK_ROUTE, HttpApi
 from tasksync_dev.local.lambda_runtime import LocalFunction
@@ -52,12 +52,15 @@ from tasksync_dev.local.options import (
     app_environment,
     settings_variables,
 )
+from tasksync_dev.local.persistence import Persistence
+from tasksync_dev.local.preflight import PreflightFailed, check_api_keys
 from tasksync_dev.local.schedule import FixedRateSchedule
 from tasksync_dev.local.sqs_source import Invoke as WorkerInvoke
 from tasksync_dev.local.sqs_source import SqsEventSource
 from tasksync_dev.local.state import STATE_FILE_NAME, STATE_VERSION, process_alive, remove_state, write_state
 from tasksync_dev.local.template import (
     REPO_ROOT,
+    TableMismatch,
     create_queues,
     create_secrets,
     create_tables,
@@ -109,12 +112,20 @@ class LocalStack:
     _active: ClassVar[LocalStack | None] = None
     _active_lock: ClassVar[threading.Lock] = threading.Lock()
 
-    def __init__(self, environ: Mapping[str, str] | None = None, *, repo_root: Path = REPO_ROOT) -> None:
+    def __init__(
+        self, environ: Mapping[str, str] | None = None, *, repo_root: Path = REPO_ROOT, fresh: bool = False
+    ) -> None:
         self.user_environ: dict[str, str] = dict(os.environ if environ is None else environ)
         self.options = LocalOptions.from_env(self.user_environ)  # raises InvalidInput
+        # The app's own settings, checked before anything starts (TASK_TYPES, ASSIGNEE_MAP, ...).
+        SyncSettings.from_env(app_environment(self.user_environ, {}))
         self.repo_root = repo_root
         self.log = runner_logger()
-        self.prefix = f"tasksync-{secrets.token_hex(3)}"
+        self.fresh = fresh
+        self.persistence = Persistence(
+            self.options.local_dir, keeps_tables=self.options.mode == "real" and self.options.dynamodb != "moto"
+        )
+        self.prefix = self.persistence.table_prefix()
         self.state_path = self.options.local_dir / STATE_FILE_NAME
         self.started_at: datetime | None = None
         self.dynamodb_engine = ""
@@ -200,6 +211,7 @@ class LocalStack:
             "port": self.port,
             "receiver_url": self.receiver_url,
             "dynamodb_engine": self.dynamodb_engine,
+            "kept_tables": self.persistence.keeps_tables,
             "endpoints": dict(self.endpoints),
             "tables": dict(self.tables),
             "queues": dict(self.queues),
@@ -239,10 +251,21 @@ class LocalStack:
 
     def _start(self) -> None:
         self._refuse_if_another_stack_runs()
+        if self.options.mode == "real":
+            try:
+                check_api_keys(SyncSettings.from_env(app_environment(self.user_environ, {})))
+            except PreflightFailed as exc:
+                raise LocalStackError(str(exc)) from None
+        for orphan in stop_orphans(self.persistence.pid_dir):
+            self.log.warning("stopped %s, left running by a local stack that was killed", orphan)
+        if self.fresh and self.persistence.forget():
+            self.log.info("FRESH: deleted the kept tables in %s", self.persistence.data_dir)
         self.started_at = datetime.now(UTC)
         template = self._template()
         # DynamoDB Local's JVM and moto's interpreter boot side by side.
-        self._moto = MotoServer(self.options.local_dir / "moto-server.log")
+        self._moto = MotoServer(
+            self.options.local_dir / "moto-server.log", pid_path=self.persistence.pid_dir / "moto-server.pid"
+        )
         self._moto.launch()
         self._launch_dynamodb_local()
         sqs, secrets_manager = self._start_moto(self._moto)
@@ -386,14 +409,20 @@ class LocalStack:
     def _launch_dynamodb_local(self) -> None:
         if self.options.dynamodb == "moto":
             return
-        local = DynamoDBLocal(self.repo_root / ".tools" / "dynamodb", self.options.local_dir / "dynamodb-local.log")
+        local = DynamoDBLocal(
+            self.repo_root / ".tools" / "dynamodb",
+            self.options.local_dir / "dynamodb-local.log",
+            data_dir=self.persistence.data_dir if self.persistence.keeps_tables else None,
+            pid_path=self.persistence.pid_dir / "dynamodb-local.pid",
+        )
         if local.installed():
             local.launch()
             self._dynamodb_local = local
         elif self.options.dynamodb == "dynamodb-local":
             raise LocalStackError(f"DynamoDB Local needs java and {local.jar} (run `make setup`)")
         else:
-            self.log.warning("java or %s is missing: DynamoDB runs on moto", local.jar)
+            self.log.warning("java or %s is missing: DynamoDB runs on moto, and a restart forgets it", local.jar)
+            self.persistence = Persistence(self.options.local_dir, keeps_tables=False)
 
     def _start_moto(self, moto: MotoServer) -> tuple[SQSClient, SecretsManagerClient]:
         moto_url = moto.wait_until_ready()
@@ -422,7 +451,10 @@ class LocalStack:
             self.endpoints["dynamodb"] = self._dynamodb_local.wait_until_ready()
             self.dynamodb_engine = "dynamodb-local"
         dynamodb: DynamoDBClient = self._aws_client("dynamodb", self.endpoints["dynamodb"])
-        self.tables = create_tables(dynamodb, self.prefix, template)
+        try:
+            self.tables = create_tables(dynamodb, self.prefix, template, keep_existing=self.persistence.keeps_tables)
+        except TableMismatch as exc:
+            raise LocalStackError(str(exc)) from None
         self._require((STATE_TABLE, self.tables), (IDEMPOTENCY_TABLE, self.tables))
 
     @staticmethod
