@@ -16,7 +16,9 @@ from __future__ import annotations
 import json
 import os
 import queue
+import re
 import secrets
+import shlex
 import signal
 import subprocess
 import sys
@@ -225,3 +227,40 @@ def test_a_restart_after_sigint_or_sigkill_makes_no_chartmogul_write(
     assert third.stop(signal.SIGINT) == 0, third.text()
     assert "Traceback" not in first.text() + second.text() + third.text()
     assert _child_pids(tmp_path) == {}
+
+
+def _printed_command(banner: str, marker: str) -> list[str]:
+    """The command on the banner line that contains ``marker``, split as a shell would."""
+    line = next(line for line in banner.splitlines() if marker in line)
+    return shlex.split(line.split("  ", 2)[1] if line.startswith("  ") else line)
+
+
+def test_the_banners_commands_work_as_printed_and_a_sample_task_parks(tmp_path: Path, runners: list[Runner]) -> None:
+    environment = _clean_environment(tmp_path)
+    runner = Runner(environment)
+    runners.append(runner)
+    runner.wait_ready()
+    banner = runner.text()
+    assert "state       in memory" in banner
+
+    def run(command: list[str]) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            command, cwd=REPO_ROOT, env=environment, capture_output=True, text=True, timeout=120, check=False
+        )
+
+    sample = _printed_command(banner, "-m tasksync_dev.local.sample")
+    status = _printed_command(banner, "--local status")
+    parked = _printed_command(banner, "--local parked")
+    assert sample[0] == status[0].replace("tasksync", "python") == ".venv/bin/python"
+
+    posted = run([*sample, "--lead", "umbrella"])
+    assert posted.returncode == 0, posted.stdout + posted.stderr
+    task_id = re.search(r"Close task (task_\w+) created", posted.stdout)
+    assert task_id is not None, posted.stdout
+    poll(lambda: task_id.group(1) in run(parked).stdout, what="the umbrella task among the parked ones")
+    listed = run(status)
+    assert listed.returncode == 0, listed.stderr
+    [row] = [line for line in listed.stdout.splitlines() if line.startswith(task_id.group(1))]
+    assert row.split()[1:3] == ["-", "parked"]
+    assert "(parked: " in row
+    assert runner.stop(signal.SIGINT) == 0

@@ -50,6 +50,11 @@ def _title(link: TaskLink) -> str | None:
     return fields.task_details if fields is not None else None
 
 
+def _untitled(row: dict[str, Any]) -> str:
+    # A task parked before it was translated has no title yet; its reason says more than "-".
+    return f"(parked: {row['parked_reason']})" if row["parked_reason"] else "-"
+
+
 def _recent(links: list[TaskLink], limit: int) -> list[dict[str, Any]]:
     """The ``limit`` links written last, newest first."""
     latest = sorted(links, key=lambda link: (link.updated_at, link.close_task_id), reverse=True)[:limit]
@@ -59,6 +64,7 @@ def _recent(links: list[TaskLink], limit: int) -> list[dict[str, Any]]:
             "chartmogul_task_uuid": link.cm_task_uuid,
             "title": _title(link),
             "state": STATE_LABELS[link.state],
+            "parked_reason": link.parked_reason if link.state is LinkState.PARKED else None,
             "customer_uuid": link.customer_uuid or link.intended_customer,
             "lead_id": link.lead_id,
             "updated_at": _iso(link.updated_at),
@@ -102,7 +108,7 @@ def status(stack: Stack, args: argparse.Namespace) -> int:
                     row["chartmogul_task_uuid"] or "-",
                     row["state"],
                     row["customer_uuid"] or "-",
-                    one_line(row["title"] or "-", TITLE_WIDTH),
+                    one_line(row["title"] or _untitled(row), TITLE_WIDTH),
                 ]
                 for row in report["recent"]
             ],
