@@ -8,6 +8,8 @@ The variable a parameter feeds is read from the template itself (the functions' 
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -96,3 +98,25 @@ def test_the_readme_links_nothing_outside_the_repository() -> None:
         if target.startswith(("http://", "https://")):
             continue
         assert ".." not in Path(target).parts, f"README links {target}, outside the repository"
+
+
+def test_the_readme_deploy_steps_are_what_make_deploy_runs() -> None:
+    """The README's step 1 is `make deploy`, and it names the commands that target runs (dry run)."""
+    make = shutil.which("make")
+    if make is None:
+        pytest.skip("make is not installed")
+    dry_run = subprocess.run(
+        [make, "--no-print-directory", "-n", "deploy"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    deploy = readme.split("\n## Deploy in five minutes\n", 1)[1].split("\n## ", 1)[0]
+    assert "# 1. Build and deploy\nmake deploy\n" in deploy
+    for command in (".venv-sam/bin/sam build", ".venv-sam/bin/sam deploy --guided", ".venv-sam/bin/sam deploy;"):
+        assert command in dry_run, command
+        assert f"`{command.rstrip(';')}`" in " ".join(deploy.split()), command
+    assert "has no authentication. Is this okay?" in deploy

@@ -147,7 +147,7 @@ class ChildServer:
             return ""
 
 
-def _command_line(pid: int) -> list[str] | None:
+def running_command(pid: int) -> list[str] | None:
     """The running process's argv, or None when it is gone (or a zombie: it has no argv)."""
     try:
         raw = Path(f"/proc/{pid}/cmdline").read_bytes()
@@ -165,10 +165,10 @@ def _command_line(pid: int) -> list[str] | None:
 
 def _gone(pid: int, deadline: float) -> bool:
     while time.monotonic() < deadline:
-        if _command_line(pid) is None:
+        if running_command(pid) is None:
             return True
         time.sleep(PROBE_POLL_SECONDS)  # a process we signalled, exiting: nothing to wait on
-    return _command_line(pid) is None
+    return running_command(pid) is None
 
 
 def stop_orphans(pid_dir: Path) -> list[str]:
@@ -184,7 +184,7 @@ def stop_orphans(pid_dir: Path) -> list[str]:
         except (OSError, ValueError, KeyError, TypeError):
             path.unlink(missing_ok=True)
             continue
-        running = _command_line(pid)
+        running = running_command(pid)
         if running is not None and running == command:
             # Its own process group (process_group=0 at launch): the group id is the pid.
             for signum, wait in ((signal.SIGTERM, STOP_DEADLINE_SECONDS), (signal.SIGKILL, STOP_DEADLINE_SECONDS)):
