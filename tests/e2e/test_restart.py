@@ -15,14 +15,11 @@ from __future__ import annotations
 
 import json
 import os
-import queue
 import re
 import secrets
 import shlex
 import signal
 import subprocess
-import sys
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -32,66 +29,17 @@ import pytest
 
 from tasksync_dev.cli.stack import TargetChoice, open_stack
 from tasksync_dev.cli.status import collect
-from tasksync_dev.local.__main__ import READY_LINE
 from tasksync_dev.local.child_process import stop_orphans
 from tasksync_dev.local.stack import SANDBOX_ASSIGNEE_MAP, SANDBOX_DEFAULT_ASSIGNEE
 from tasksync_dev.sandbox.chartmogul import ChartMogulSimulator
 from tasksync_dev.sandbox.close import BASE_PATH as CLOSE_BASE_PATH
 from tasksync_dev.sandbox.close import CloseSimulator
-from tests.e2e.test_local_stack import START_DEADLINE_SECONDS, _clean_environment, poll
+from tests.e2e.test_local_stack import _clean_environment
+from tests.support.local_runner import Runner, poll
 from tests.support.template import REPO_ROOT
 
 TASKS = 3
 WRITES = frozenset({"POST", "PATCH", "DELETE"})
-
-
-class Runner:
-    """One `python -m tasksync_dev.local` process and everything it printed."""
-
-    def __init__(self, environment: dict[str, str]) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "tasksync_dev.local"],
-            cwd=REPO_ROOT,
-            env=environment,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        self._lines: queue.Queue[str] = queue.Queue()
-        self.output: list[str] = []
-        self._reader = threading.Thread(target=self._read, name="runner-output", daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self._lines.put(line)
-
-    def text(self) -> str:
-        while not self._lines.empty():
-            self.output.append(self._lines.get())
-        return "".join(self.output)
-
-    def seen(self, marker: str) -> bool:
-        text = self.text()
-        if marker not in text and self.process.poll() is not None and self._lines.empty():
-            pytest.fail(f"the runner exited with {self.process.returncode}:\n{text}")
-        return marker in text
-
-    def wait_ready(self) -> None:
-        poll(lambda: self.seen(READY_LINE), what="the ready line", timeout=START_DEADLINE_SECONDS)
-
-    def stop(self, signum: signal.Signals) -> int:
-        self.process.send_signal(signum)
-        code = self.process.wait(timeout=60)
-        self._reader.join(timeout=10)
-        self.text()
-        return code
-
-    def kill_if_running(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
 
 
 def _environment(
