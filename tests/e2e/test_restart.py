@@ -26,11 +26,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
 from tasksync_dev.cli.stack import TargetChoice, open_stack
 from tasksync_dev.cli.status import collect
 from tasksync_dev.local.child_process import stop_orphans
 from tasksync_dev.local.stack import SANDBOX_ASSIGNEE_MAP, SANDBOX_DEFAULT_ASSIGNEE
+from tasksync_dev.local.state import read_state
 from tasksync_dev.sandbox.chartmogul import ChartMogulSimulator
 from tasksync_dev.sandbox.close import BASE_PATH as CLOSE_BASE_PATH
 from tasksync_dev.sandbox.close import CloseSimulator
@@ -183,13 +185,26 @@ def _printed_command(banner: str, marker: str) -> list[str]:
     return shlex.split(line.split("  ", 2)[1] if line.startswith("  ") else line)
 
 
-def test_the_banners_commands_work_as_printed_and_a_sample_task_parks(tmp_path: Path, runners: list[Runner]) -> None:
-    environment = _clean_environment(tmp_path)
+def _sandbox_tasks(local_dir: Path) -> list[dict[str, Any]]:
+    """Every live task in the running stack's sandbox ChartMogul, over its API."""
+    chartmogul = read_state(local_dir / "stack.json")["chartmogul"]
+    answer = requests.get(
+        f"{chartmogul['api_url']}/tasks", auth=(chartmogul["api_key"], ""), params={"per_page": 200}, timeout=10
+    )
+    answer.raise_for_status()
+    entries: list[dict[str, Any]] = answer.json()["entries"]
+    return entries
+
+
+def test_the_banners_commands_work_as_printed_and_the_sandbox_resumes_after_a_restart(
+    tmp_path: Path, runners: list[Runner]
+) -> None:
+    environment = {**_clean_environment(tmp_path), "RECONCILE_INTERVAL_SECONDS": "1"}
     runner = Runner(environment)
     runners.append(runner)
     runner.wait_ready()
     banner = runner.text()
-    assert "state       in memory" in banner
+    assert "state       kept in" in banner
 
     def run(command: list[str]) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -201,14 +216,35 @@ def test_the_banners_commands_work_as_printed_and_a_sample_task_parks(tmp_path: 
     parked = _printed_command(banner, "--local parked")
     assert sample[0] == status[0].replace("tasksync", "python") == ".venv/bin/python"
 
+    # A task on a lead no ChartMogul customer matches parks; one on a matched lead is mirrored.
     posted = run([*sample, "--lead", "umbrella"])
     assert posted.returncode == 0, posted.stdout + posted.stderr
-    task_id = re.search(r"Close task (task_\w+) created", posted.stdout)
-    assert task_id is not None, posted.stdout
-    poll(lambda: task_id.group(1) in run(parked).stdout, what="the umbrella task among the parked ones")
+    parked_id = re.search(r"Close task (task_\w+) created", posted.stdout)
+    assert parked_id is not None, posted.stdout
+    poll(lambda: parked_id.group(1) in run(parked).stdout, what="the umbrella task among the parked ones")
+    mirrored = run(sample)
+    assert mirrored.returncode == 0, mirrored.stdout + mirrored.stderr
+    linked_id = re.search(r"Close task (task_\w+) created", mirrored.stdout)
+    assert linked_id is not None, mirrored.stdout
+    _settle(environment)
     listed = run(status)
     assert listed.returncode == 0, listed.stderr
-    [row] = [line for line in listed.stdout.splitlines() if line.startswith(task_id.group(1))]
-    assert row.split()[1:3] == ["-", "parked"]
-    assert "(parked: " in row
+    [parked_row] = [line for line in listed.stdout.splitlines() if line.startswith(parked_id.group(1))]
+    assert parked_row.split()[1:3] == ["-", "parked"]
+    assert "(parked: " in parked_row
+    [linked_row] = [line for line in listed.stdout.splitlines() if line.startswith(linked_id.group(1))]
+    assert linked_row.split()[2] == "linked"
+    tasks_before = _sandbox_tasks(tmp_path)
+    assert len(tasks_before) == 1
     assert runner.stop(signal.SIGINT) == 0
+
+    # `make run` again: the sandbox and its tables resume; nothing is mirrored a second time.
+    again = Runner(environment)
+    runners.append(again)
+    again.wait_ready()
+    _settle(environment)
+    assert _sandbox_tasks(tmp_path) == tasks_before
+    resumed = run(status).stdout
+    assert linked_row in resumed
+    assert parked_id.group(1) in resumed
+    assert again.stop(signal.SIGINT) == 0

@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, request_stop)
     try:
-        stack = LocalStack(os.environ, fresh=arguments.fresh)
+        stack = LocalStack(os.environ, fresh=arguments.fresh, keep_sandbox=True)
     except InvalidInput as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

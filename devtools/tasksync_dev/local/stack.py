@@ -64,6 +64,7 @@ from tasksync_dev.local.template import (
     create_queues,
     create_secrets,
     create_tables,
+    delete_tables,
     function_definitions,
     load_template,
 )
@@ -113,7 +114,12 @@ class LocalStack:
     _active_lock: ClassVar[threading.Lock] = threading.Lock()
 
     def __init__(
-        self, environ: Mapping[str, str] | None = None, *, repo_root: Path = REPO_ROOT, fresh: bool = False
+        self,
+        environ: Mapping[str, str] | None = None,
+        *,
+        repo_root: Path = REPO_ROOT,
+        fresh: bool = False,
+        keep_sandbox: bool = False,
     ) -> None:
         self.user_environ: dict[str, str] = dict(os.environ if environ is None else environ)
         self.options = LocalOptions.from_env(self.user_environ)  # raises InvalidInput
@@ -122,9 +128,14 @@ class LocalStack:
         self.repo_root = repo_root
         self.log = runner_logger()
         self.fresh = fresh
+        # Real APIs: always kept (a lost link is a duplicate task). Sandbox: when asked (`make run`).
+        sandbox = self.options.mode == "sandbox"
         self.persistence = Persistence(
-            self.options.local_dir, keeps_tables=self.options.mode == "real" and self.options.dynamodb != "moto"
+            self.options.local_dir,
+            keeps_tables=self.options.dynamodb != "moto" and (keep_sandbox or not sandbox),
+            sandbox=sandbox,
         )
+        self._sandbox_resumed = False
         self.prefix = self.persistence.table_prefix()
         self.state_path = self.options.local_dir / STATE_FILE_NAME
         self.started_at: datetime | None = None
@@ -258,8 +269,8 @@ class LocalStack:
                 raise LocalStackError(str(exc)) from None
         for orphan in stop_orphans(self.persistence.pid_dir):
             self.log.warning("stopped %s, left running by a local stack that was killed", orphan)
-        if self.fresh and self.persistence.forget():
-            self.log.info("FRESH: deleted the kept tables in %s", self.persistence.data_dir)
+        if self.fresh:
+            self.persistence.forget_sandbox()
         self.started_at = datetime.now(UTC)
         template = self._template()
         # DynamoDB Local's JVM and moto's interpreter boot side by side.
@@ -307,6 +318,7 @@ class LocalStack:
                 self.log.warning("the %s did not finish within %.0fs; leaving it behind", name, STOP_TIMEOUT_SECONDS)
         self._schedule = None
         self._event_source = None
+        self._save_sandbox()
         for simulator in (self.chartmogul_simulator, self.close_simulator):
             if simulator is not None:
                 simulator.stop()
@@ -422,7 +434,7 @@ class LocalStack:
             raise LocalStackError(f"DynamoDB Local needs java and {local.jar} (run `make setup`)")
         else:
             self.log.warning("java or %s is missing: DynamoDB runs on moto, and a restart forgets it", local.jar)
-            self.persistence = Persistence(self.options.local_dir, keeps_tables=False)
+            self.persistence = Persistence(self.options.local_dir, keeps_tables=False, sandbox=self.persistence.sandbox)
 
     def _start_moto(self, moto: MotoServer) -> tuple[SQSClient, SecretsManagerClient]:
         moto_url = moto.wait_until_ready()
@@ -451,6 +463,13 @@ class LocalStack:
             self.endpoints["dynamodb"] = self._dynamodb_local.wait_until_ready()
             self.dynamodb_engine = "dynamodb-local"
         dynamodb: DynamoDBClient = self._aws_client("dynamodb", self.endpoints["dynamodb"])
+        fresh_sandbox = self.persistence.sandbox and not self._sandbox_resumed
+        if self.persistence.keeps_tables and (self.fresh or fresh_sandbox):
+            # FRESH; or the simulators start from the sample data, which a killed run's tables
+            # would not match.
+            delete_tables(dynamodb, self.prefix, template)
+            if self.fresh:
+                self.log.info("FRESH: the kept %s-* tables were emptied", self.prefix)
         try:
             self.tables = create_tables(dynamodb, self.prefix, template, keep_existing=self.persistence.keeps_tables)
         except TableMismatch as exc:
@@ -487,16 +506,41 @@ class LocalStack:
         if self.options.chartmogul_error_rate:
             writes = frozenset({"POST", "PATCH", "DELETE"})
             chartmogul.inject(FaultPlan(error_rate=self.options.chartmogul_error_rate, methods=writes))
+        task_types = SyncSettings.from_env(app_environment(self.user_environ, {})).task_types
+        saved = self.persistence.take_sandbox() if self.persistence.keeps_tables else None
+        if saved is not None and saved.get("task_types") == sorted(task_types):
+            close.restore(saved["close"])
+            chartmogul.restore(saved["chartmogul"])
+            self.sandbox_ids = dict(saved["sandbox_ids"])
+            self.subscription_id, self._signature_key = saved["subscription_id"], saved["signature_key"]
+            self._sandbox_resumed = True
+            return
         self.sandbox_ids = close.seed_demo()
         chartmogul_demo = chartmogul.seed_demo()
         self.sandbox_ids["data_source"] = chartmogul_demo["data_source_uuid"]
-        task_types = SyncSettings.from_env(app_environment(self.user_environ, {})).task_types
         subscription = close.create_subscription(
             self.receiver_url,
             [{"object_type": object_type, "action": action} for object_type, action in subscribed_pairs(task_types)],
         )
         self.subscription_id = str(subscription["id"])
         self._signature_key = str(subscription["signature_key"])
+
+    def _save_sandbox(self) -> None:
+        """At a clean stop: what the simulators hold, for the next `make run` to resume."""
+        close, chartmogul = self.close_simulator, self.chartmogul_simulator
+        if not (self._running and self.persistence.keeps_tables and close and chartmogul):
+            return
+        task_types = SyncSettings.from_env(self.environment).task_types
+        self.persistence.save_sandbox(
+            {
+                "task_types": sorted(task_types),
+                "close": close.snapshot(),
+                "chartmogul": chartmogul.snapshot(),
+                "sandbox_ids": dict(self.sandbox_ids),
+                "subscription_id": self.subscription_id,
+                "signature_key": self._signature_key,
+            }
+        )
 
     def _store_sandbox_signature_key(self, secrets_manager: SecretsManagerClient) -> None:
         """What `tasksync webhook register` does in AWS: the subscription's key, by id."""

@@ -9,6 +9,7 @@ PyYAML is a dev dependency only, imported inside the functions that read the tem
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import json
@@ -301,6 +302,13 @@ def create_tables(
                 TimeToLiveSpecification={"AttributeName": definition["ttl_attribute"], "Enabled": True},
             )
     return names
+
+
+def delete_tables(dynamodb_client: DynamoDBClient, prefix: str, template: Mapping[str, Any] | None = None) -> None:
+    """Delete the template's tables under ``prefix`` that exist (DynamoDB Local deletes at once)."""
+    for logical_id in table_definitions(template):
+        with contextlib.suppress(dynamodb_client.exceptions.ResourceNotFoundException):
+            dynamodb_client.delete_table(TableName=local_table_name(prefix, logical_id))
 
 
 class TableMismatch(ValueError):

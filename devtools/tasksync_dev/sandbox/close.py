@@ -155,6 +155,18 @@ class CloseSimulator(SimulatorServer):
     """Close over HTTP, plus a Python control API that records the events Close would log."""
 
     name = "close-simulator"
+    STATE = (
+        "_users",
+        "_leads",
+        "_tasks",
+        "_deleted_task_ids",
+        "_activities",
+        "_events",
+        "_event_times",
+        "_subscriptions",
+        "_clock_offset",
+        "_last_tick",
+    )
 
     def __init__(
         self,
