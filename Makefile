@@ -26,7 +26,7 @@ PIP_INSTALL = python -m pip install --disable-pip-version-check --progress-bar o
 
 help:
 	@echo "make run    - run the whole app locally (sandbox Close/ChartMogul unless API keys are set)"
-	@echo "             make run FRESH=1 starts with empty tables (forgets links and checkpoints)"
+	@echo "             make run FRESH=1 starts clean (forgets the links and checkpoints a restart keeps)"
 	@echo "make status - what the running local stack has mirrored (links, parked tasks, queues)"
 	@echo "make deploy - build and deploy to AWS (guided the first time, then with the saved answers)"
 	@echo "make test   - install everything and run the full suite (lint, types, tests, SAM checks)"
@@ -142,7 +142,7 @@ test: setup lint typecheck sam-validate security
 	$(BIN)/pytest -q -p no:cacheprovider tests
 	$(MAKE) sam-build
 
-# FRESH=1: forget what the last run kept in .local/ (links, checkpoints, idempotency records).
+# FRESH=1: forget what the last run of this mode kept in .local/ (links, checkpoints, sandbox).
 run: prerequisites $(VENV)/.installed $(DYNAMODB_LOCAL)
 	$(BIN)/python -m tasksync_dev.local $(if $(FRESH),--fresh)
 

@@ -1,6 +1,7 @@
 """`python -m tasksync_dev.local [--fresh]` (what `make run` runs): start the local stack, wait for Ctrl-C.
 
---fresh (`make run FRESH=1`) deletes the tables a real-API run kept in .local/ before starting.
+--fresh (`make run FRESH=1`) empties this mode's tables kept in .local/ first (see
+tasksync_dev.local.persistence for what a restart keeps).
 
 Environment: PORT (default 3000; 0 picks a free one), CLOSE_API_KEY + CHARTMOGUL_API_KEY for the
 real APIs (else the sandbox), CLOSE_API_URL / CHARTMOGUL_API_URL, CLOSE_WEBHOOK_SIGNATURE_KEY,
@@ -105,7 +106,7 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
         prog="python -m tasksync_dev.local", description="Run tasksync locally (what `make run` runs)."
     )
     parser.add_argument(
-        "--fresh", action="store_true", help="delete the tables kept in .local/ first (make run FRESH=1)"
+        "--fresh", action="store_true", help="empty this mode's tables kept in .local/ first (make run FRESH=1)"
     )
     return parser.parse_args(argv)
 

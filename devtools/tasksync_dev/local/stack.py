@@ -4,12 +4,15 @@ What runs, all on 127.0.0.1:
 - AWS: DynamoDB Local when java and .tools/dynamodb are there, otherwise moto; SQS and Secrets
   Manager on a moto server. Both are child processes, so their work does not hold this
   process's GIL. Tables, queues and secrets come from template.yaml's own
-  definitions, under a prefix unique to the run.
+  definitions. With the real APIs (and with `make run` in sandbox mode) the tables are kept in
+  .local/ under fixed names across restarts; otherwise they live in memory under a prefix
+  unique to the run (tasksync_dev.local.persistence says what is kept and why).
 - The three Lambda handlers, loaded from their files: the receiver behind a local HTTP API
   (`POST /webhooks/close`), the worker fed by an SQS poller with Lambda's partial-batch rules,
   the reconciler on a fixed-rate schedule.
-- Sandbox mode (no API keys): the Close and ChartMogul simulators, seeded with demo data, and a
-  Close webhook subscription whose signature key the receiver verifies with.
+- Sandbox mode (no API keys): the Close and ChartMogul simulators, seeded with demo data (or
+  resumed from what the last clean stop saved), and a Close webhook subscription whose
+  signature key the receiver verifies with.
 
 The handlers read os.environ as in Lambda, so a running stack owns the process environment:
 only one LocalStack runs per process at a time, and stop() puts the environment back.
