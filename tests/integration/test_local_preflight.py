@@ -68,7 +68,7 @@ def test_an_unreachable_api_is_one_line_naming_its_url_variable(
 
 
 def test_task_types_are_checked_before_anything_starts(tmp_path: Path) -> None:
-    with pytest.raises(InvalidInput, match=r"^invalid TASK_TYPES: not a Close task type: leads \(known: "):
+    with pytest.raises(InvalidInput, match=r"^invalid TASK_TYPES: 1 of the 1 names are not Close task types; "):
         LocalStack({"TASKSYNC_LOCAL_DIR": str(tmp_path), "TASK_TYPES": "leads"})
     assert list(tmp_path.iterdir()) == []
 

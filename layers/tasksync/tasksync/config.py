@@ -96,9 +96,11 @@ class SyncSettings(BaseModel):
             unknown = types - CLOSE_TASK_TYPES
             if unknown:
                 # A typo ("leads") would otherwise subscribe to nothing and mirror nothing, silently.
+                # The names are not echoed (a key pasted here must not reach a log); the list shows
+                # what was meant.
                 raise ValueError(
-                    f"not a Close task type: {', '.join(sorted(unknown))} "
-                    f"(known: {', '.join(sorted(CLOSE_TASK_TYPES))})"
+                    f"{len(unknown)} of the {len(types)} names are not Close task types; "
+                    f"expected some of: {', '.join(sorted(CLOSE_TASK_TYPES))}"
                 )
             return types
         return value
