@@ -33,6 +33,8 @@ def test_a_repeated_delivery_is_logged_as_a_skipped_duplicate_at_debug(
     monkeypatch.setenv("POWERTOOLS_LOG_LEVEL", "DEBUG")
     caplog.set_level(logging.DEBUG)
     worker = load_handler("worker")
+    # An earlier test may have set up the same named logger at INFO; Powertools keeps its level.
+    caplog.set_level(logging.DEBUG, logger=worker.logger.name)
     event = load_event("sqs-task-created.json")
     assert worker.lambda_handler(event, FakeLambdaContext()) == {"batchItemFailures": []}
     first = _records(caplog)
