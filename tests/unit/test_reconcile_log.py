@@ -25,13 +25,13 @@ def _lines(caplog: pytest.LogCaptureFixture) -> list[tuple[str, str]]:
 
 
 def test_a_pass_that_found_nothing_is_debug(logger: Logger, caplog: pytest.LogCaptureFixture) -> None:
-    log_reconcile_pass(logger, ReconcileReport(events_seen=4, checkpoints=QUIET_CHECKPOINTS))
+    log_reconcile_pass(logger, ReconcileReport(events_seen=4, events_already_applied=4, checkpoints=QUIET_CHECKPOINTS))
     assert _lines(caplog) == [("DEBUG", "reconcile pass: nothing to do (4 events already applied or queued)")]
 
 
 def test_a_pass_that_did_something_is_one_short_info_line(logger: Logger, caplog: pytest.LogCaptureFixture) -> None:
     report = ReconcileReport(
-        events_seen=9, events_enqueued=3, parked_retried=1, failures=["x"], checkpoints=QUIET_CHECKPOINTS
+        events_seen=9, events_enqueued=2, parked_retried=1, failures=["x"], checkpoints=QUIET_CHECKPOINTS
     )
     log_reconcile_pass(logger, report)
     [(level, message)] = _lines(caplog)

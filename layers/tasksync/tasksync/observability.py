@@ -103,16 +103,16 @@ def log_reconcile_pass(logger: Logger, report: ReconcileReport) -> None:
     if report.skipped:
         logger.debug(f"reconcile pass skipped: {report.skipped}")
         return
-    # events_enqueued counts the parked retries' events too.
-    caught_up = max(report.events_enqueued - report.parked_retried, 0)
     done = [
         _counted(count, singular, plural)
         for count, singular, plural in (
-            (caught_up, "event enqueued", "events enqueued"),
+            (report.events_enqueued, "event enqueued", "events enqueued"),
             (report.parked_retried, "parked task retried", "parked tasks retried"),
             (report.backfilled, "task backfilled", "tasks backfilled"),
             (len(report.paused_subscriptions), "paused subscription", "paused subscriptions"),
             (len(report.resumed_subscriptions), "subscription resumed", "subscriptions resumed"),
+            (report.events_poisoned, "event dead-lettered", "events dead-lettered"),
+            (len(report.deferred), "pair left for the next pass", "pairs left for the next pass"),
             (len(report.failures), "failure", "failures"),
         )
         if count
