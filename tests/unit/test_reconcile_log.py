@@ -39,6 +39,7 @@ def test_a_pass_that_did_something_is_one_short_info_line(logger: Logger, caplog
     assert message == "reconcile pass: 2 events enqueued, 1 parked task retried, 1 failure"
     [record] = [r for r in caplog.records if r.name == "reconcile-log-test"]
     assert not hasattr(record, "checkpoints")  # the long part: every subscribed pair's checkpoint
+    assert (record.events_seen, record.events_already_applied, record.events_enqueued) == (9, 0, 2)
 
 
 def test_a_skipped_pass_is_debug(logger: Logger, caplog: pytest.LogCaptureFixture) -> None:

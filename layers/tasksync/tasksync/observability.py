@@ -121,5 +121,11 @@ def log_reconcile_pass(logger: Logger, report: ReconcileReport) -> None:
         seen = _counted(report.events_seen, "event", "events")
         logger.debug(f"reconcile pass: nothing to do ({seen} already applied or queued)")
         return
-    extra = {"events_seen": report.events_seen, "failures": report.failures[:3]} if report.failures else {}
+    extra: dict[str, Any] = {
+        "events_seen": report.events_seen,
+        "events_already_applied": report.events_already_applied,
+        "events_enqueued": report.events_enqueued,
+    }
+    if report.failures:
+        extra["failures"] = report.failures[:3]
     logger.info("reconcile pass: " + ", ".join(done), extra=extra)
