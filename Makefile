@@ -143,6 +143,8 @@ test: setup lint typecheck sam-validate security
 	$(MAKE) sam-build
 
 # FRESH=1: forget what the last run of this mode kept in .local/ (links, checkpoints, sandbox).
+# `make run SYNC_COMPLETION_BACK=true` writes ChartMogul completions back to the sandbox Close.
+run: export SYNC_COMPLETION_BACK ?= false
 run: prerequisites $(VENV)/.installed $(DYNAMODB_LOCAL)
 	$(BIN)/python -m tasksync_dev.local $(if $(FRESH),--fresh)
 

@@ -499,6 +499,7 @@ class LocalStack:
         from tasksync_dev.sandbox._server import FaultPlan  # noqa: PLC0415
         from tasksync_dev.sandbox.chartmogul import ChartMogulSimulator  # noqa: PLC0415
         from tasksync_dev.sandbox.close import CloseSimulator  # noqa: PLC0415
+        from tasksync_dev.sandbox.webhooks import loopback_sender  # noqa: PLC0415
 
         close = CloseSimulator()
         close.start()
@@ -527,6 +528,7 @@ class LocalStack:
         )
         self.subscription_id = str(subscription["id"])
         self._signature_key = str(subscription["signature_key"])
+        close.webhook_sender = loopback_sender(close)  # the sync-back's writes come back as webhooks
 
     def _save_sandbox(self) -> None:
         """At a clean stop: what the simulators hold, for the next `make run` to resume."""
