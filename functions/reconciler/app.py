@@ -20,6 +20,7 @@ from aws_lambda_powertools.metrics import Metrics, MetricUnit
 
 from tasksync import wiring
 from tasksync.errors import InvalidInput
+from tasksync.observability import log_reconcile_pass
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -100,5 +101,5 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             "Close webhook subscription is paused",
             extra={"subscription_id": subscription_id, "resumed": subscription_id in report.resumed_subscriptions},
         )
-    logger.info("reconcile finished", extra=report.as_dict())
+    log_reconcile_pass(logger, report)
     return report.as_dict()

@@ -53,6 +53,19 @@ def bad_request(message: str, field_errors: dict[str, str] | None = None) -> Res
 class CloseEventLog(SimulatorServer):
     """The simulated organization's stores and clock, and the event log of their changes."""
 
+    STATE = (
+        "_users",
+        "_leads",
+        "_tasks",
+        "_deleted_task_ids",
+        "_activities",
+        "_events",
+        "_event_times",
+        "_subscriptions",
+        "_clock_offset",
+        "_last_tick",
+    )
+
     def __init__(
         self,
         *,

@@ -162,6 +162,7 @@ class CloseSimulator(CloseState):
             ("GET", "/task/(?P<id>[^/]+)/", self._http_get_task),
             ("PUT", "/task/(?P<id>[^/]+)/", self._http_update_task),
             ("DELETE", "/task/(?P<id>[^/]+)/", self._http_delete_task),
+            ("GET", "/me/", self._http_me),
             ("GET", "/user/", self._http_list_users),
             ("GET", "/user/(?P<id>[^/]+)/", self._http_get_user),
             ("GET", "/lead/(?P<id>[^/]+)/", self._http_get_lead),
@@ -274,6 +275,10 @@ class CloseSimulator(CloseState):
     def _http_get_user(self, request: Request) -> Response:
         user = self._users.get(request.match["id"])
         return Response(200, copy.deepcopy(user)) if user else self.not_found()
+
+    def _http_me(self, _request: Request) -> Response:
+        """The key's own user, as Close's `GET /me/` (what `make run` checks a key with)."""
+        return Response(200, {"id": "user_sandbox_api", "email": "api@sandbox.example", "organizations": []})
 
     def _http_list_users(self, request: Request) -> Response:
         limit = _int_param(request.query, "_limit", 100, 100)

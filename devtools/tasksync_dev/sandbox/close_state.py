@@ -310,11 +310,12 @@ class CloseState(CloseEventLog):
 
     # ================================================================= demo data
     def seed_demo(self) -> dict[str, str]:
-        """Two reps and three leads whose contact emails match the ChartMogul demo customers.
+        """Two reps, three leads whose contact emails match the ChartMogul demo customers, and one
+        that matches none, so that its tasks park (`tasksync parked`, the parked retry).
 
         Returns ids by short name: ``alice``, ``bob`` (users) and ``acme``, ``globex``,
         ``initech`` (leads with contacts ops@acme.example, finance@globex.example,
-        cto@initech.example).
+        cto@initech.example), ``umbrella`` (it@umbrella.example: no ChartMogul customer).
         """
         with self.lock:
             ids = {
@@ -325,6 +326,7 @@ class CloseState(CloseEventLog):
                 ("acme", "Acme Corp", "ops@acme.example"),
                 ("globex", "Globex Corporation", "finance@globex.example"),
                 ("initech", "Initech", "cto@initech.example"),
+                ("umbrella", "Umbrella Corporation", "it@umbrella.example"),
             ):
                 ids[short] = self.add_lead(name, emails=[email])["id"]
             return ids
