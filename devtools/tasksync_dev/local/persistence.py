@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+
 # Only our own 0600 file under .local/ is ever unpickled (a dev tool, never in the Lambda layer).
 import pickle  # nosec B403
 import secrets
