@@ -59,7 +59,8 @@ class SyncSettings(BaseModel):
     create_lease_seconds: int = Field(default=120, ge=1, alias="CREATE_LEASE_SECONDS")
     http_connect_timeout: float = Field(default=3.05, gt=0, alias="HTTP_CONNECT_TIMEOUT")
     http_read_timeout: float = Field(default=10.0, gt=0, alias="HTTP_READ_TIMEOUT")
-    chartmogul_requests_per_second: float = Field(default=36.0, gt=0, alias="CHARTMOGUL_REQUESTS_PER_SECOND")
+    # The whole account's budget, shared by every worker and the reconciler (ChartMogul allows 40).
+    chartmogul_requests_per_second: float = Field(default=38.0, gt=0, alias="CHARTMOGUL_REQUESTS_PER_SECOND")
     # Parked tasks are retried with capped exponential backoff: base * 2^(attempts-1), at most max.
     park_retry_base_seconds: int = Field(default=60, ge=1, alias="PARK_RETRY_BASE_SECONDS")
     park_retry_max_seconds: int = Field(default=6 * 3600, ge=1, alias="PARK_RETRY_MAX_SECONDS")

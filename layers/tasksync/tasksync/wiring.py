@@ -18,7 +18,7 @@ from tasksync.dal.aws import aws_client
 from tasksync.dal.chartmogul_api import ChartMogulClient
 from tasksync.dal.close_api import CloseClient
 from tasksync.dal.links import TaskLinkStore
-from tasksync.dal.pacing import RequestPacer
+from tasksync.dal.pacing import DynamoDBSchedule, Pacer, SharedPacer
 from tasksync.dal.state_cache import StateCache
 from tasksync.errors import InvalidInput
 from tasksync.logic.assignees import AssigneeResolver
@@ -83,12 +83,14 @@ def build_services(
     dynamodb: DynamoDBClient,
     keys: ApiKeys,
     clock: Callable[[], float] = time.time,
-    pacer: RequestPacer | None = None,
+    pacer: Pacer | None = None,
 ) -> SyncServices:
     close = CloseClient.from_settings(settings, keys.close)
-    chartmogul = ChartMogulClient.from_settings(settings, keys.chartmogul)
-    if pacer is not None:
-        chartmogul.pacer = pacer
+    # One ChartMogul budget for the account: every worker and the reconciler share the schedule.
+    shared = pacer or SharedPacer(
+        DynamoDBSchedule(dynamodb, settings.state_table), settings.chartmogul_requests_per_second
+    )
+    chartmogul = ChartMogulClient.from_settings(settings, keys.chartmogul, shared)
     links = TaskLinkStore(dynamodb, settings.state_table)
     cache = StateCache(dynamodb, settings.state_table, clock=clock)
     engine = TaskSync(
