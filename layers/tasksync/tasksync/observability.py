@@ -27,6 +27,7 @@ METRIC_BY_OUTCOME = {
     Outcome.IGNORED: "Ignored",
     Outcome.PARKED: "TasksParked",
     Outcome.NOTED: "CompletionNoted",
+    Outcome.COALESCED: "Coalesced",
 }
 
 
