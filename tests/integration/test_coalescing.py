@@ -64,7 +64,7 @@ def mirrored(stack: Stack, customer: str) -> list[tuple[str, str, str, bool]]:
 def test_a_coalesced_batch_leaves_chartmogul_as_one_record_at_a_time_does(stack: Stack, state_tables: Any) -> None:
     other_lead = stack.close.add_lead("Globex", emails=["ops@globex.example"])["id"]
     other_customer = stack.chartmogul.add_customer(name="Globex", email="ops@globex.example")["uuid"]
-    worker = load_handler("sync")
+    worker = load_handler("worker")
     arn = stack.queue_arn()
     one_by_one = messages(script(stack, other_lead))
     batched = messages(script(stack, F1_LEAD))
@@ -106,7 +106,7 @@ def test_a_failed_run_fails_the_rest_of_its_task_and_nothing_else(stack: Stack) 
     stack.links.save(
         None, TaskLink(close_task_id=failing, state=LinkState.CREATING, lease_owner="other", lease_until=far)
     )
-    response = load_handler("sync").lambda_handler(sqs_lambda_event(batch, stack.queue_arn()), FakeLambdaContext())
+    response = load_handler("worker").lambda_handler(sqs_lambda_event(batch, stack.queue_arn()), FakeLambdaContext())
     failed = {f["itemIdentifier"] for f in response["batchItemFailures"]}
     assert failed == {m for m, task in by_task.items() if task == failing}
     assert len(failed) == 2

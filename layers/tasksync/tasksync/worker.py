@@ -1,8 +1,8 @@
 """The worker's per-record logic: one SQS record carries one Close event to the engine.
 
-The handler (functions/sync/app.py) stays thin: it hands the batch to `SyncWorker.start_batch`,
+The handler (functions/worker/app.py) stays thin: it hands the batch to `Worker.start_batch`,
 which parses every message once and plans which records of one task are applied as one
-(`tasksync.coalescing`), then wires Powertools' batch processor to `SyncWorker.process_record`.
+(`tasksync.coalescing`), then wires Powertools' batch processor to `Worker.process_record`.
 Here we decide, per record:
 - a malformed message goes straight to the DLQ with its reason (nothing is lost, and one bad
   message never blocks its task's queue group for days);
@@ -114,7 +114,7 @@ class RecordOutcome:
     result: ApplyResult | None
 
 
-class SyncWorker:
+class Worker:
     def __init__(
         self,
         *,
