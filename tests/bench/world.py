@@ -28,6 +28,7 @@ class Backends:
     close: CloseSimulator
     chartmogul: ChartMogulSimulator
     state_table: str
+    idempotency_table: str
 
 
 def dynamodb_client(endpoint: str, *, pool: int = 10) -> DynamoDBClient:
@@ -68,7 +69,7 @@ def backends(endpoint: str, *, pool: int = 10, **chartmogul_options: Any) -> Ite
     close.start()
     chartmogul.start()
     try:
-        yield Backends(client, close, chartmogul, tables["StateTable"])
+        yield Backends(client, close, chartmogul, tables["StateTable"], tables["IdempotencyTable"])
     finally:
         close.stop()
         chartmogul.stop()

@@ -141,10 +141,14 @@ class DynamoDBSchedule:
         self._client = client
         self._table = table_name
         self._key = key
+        self._found_busy = False
         self.writes = 0
 
     def reserve(self, span: int, now: int, latest: int, expected: int) -> Reservation:
-        busy = expected >= now
+        # next_slot only grows: seen at or after now, it is still busy. Seen before now, guess
+        # what the last reservation found: busy when other processes share the load, idle when
+        # this one has the schedule to itself (a wrong guess costs one refused write).
+        busy = expected >= now or self._found_busy
         for _ in range(4):
             self.writes += 1
             try:
@@ -164,6 +168,7 @@ class DynamoDBSchedule:
                         ReturnValuesOnConditionCheckFailure="ALL_OLD",
                     )
                     after = int(answer["Attributes"][self.ATTRIBUTE]["N"])
+                    self._found_busy = True
                     return Reservation(after - span, after)
                 self._client.update_item(
                     TableName=self._table,
@@ -174,6 +179,7 @@ class DynamoDBSchedule:
                     ExpressionAttributeValues={":after": {"N": str(now + span)}, ":now": {"N": str(now)}},
                     ReturnValuesOnConditionCheckFailure="ALL_OLD",
                 )
+                self._found_busy = False
                 return Reservation(now, now + span)
             except ClientError as exc:
                 if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
@@ -212,6 +218,7 @@ class SharedPacer:
         block: int = DEFAULT_BLOCK,
         stride: float = DEFAULT_STRIDE_SECONDS,
         max_wait: float = DEFAULT_MAX_WAIT_SECONDS,
+        grace: float | None = None,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -236,16 +243,19 @@ class SharedPacer:
         # How late a request may still use its slot: slots are 1/r apart, so the requests of any
         # second come from slots within (1 + grace) seconds: at most r * (1 + grace) of them,
         # which this grace keeps within ChartMogul's limit. A later request takes a new slot.
-        self.grace = round(max(0.005, (ACCOUNT_LIMIT_PER_SECOND - self.rate) / self.rate) * _MICROS)
+        fitting = max(0.005, (ACCOUNT_LIMIT_PER_SECOND - self.rate) / self.rate)
+        self.grace = round((fitting if grace is None else grace) * _MICROS)
         self.max_held = block * (math.ceil(self.rate * self.period / _MICROS) + 1)
         self._clock = clock
         self._sleep = sleep
         self._lock = threading.Lock()
         self._slots: list[int] = []  # sorted, µs since the epoch
         self._seen_next = 0
+        self._last_drop = 0  # µs: when a slot of ours last went unused
         self.reservations = 0
         self.used = 0
         self.dropped = 0
+        self.overran = 0  # of those dropped: a sleep that woke up too late for its slot
 
     def acquire(self, method: str = "-", path: str = "-") -> float:
         waited = 0.0
@@ -262,6 +272,8 @@ class SharedPacer:
                 return waited
             with self._lock:
                 self.dropped += 1
+                self.overran += 1
+                self._last_drop = self._now()
 
     def take(self, now: float, method: str = "-", path: str = "-") -> float:
         """Take the next slot held (reserving more when needed); return its time, no sleeping."""
@@ -289,6 +301,7 @@ class SharedPacer:
         stale = bisect.bisect_left(self._slots, now - self.grace)
         if stale:
             self.dropped += stale
+            self._last_drop = now
             del self._slots[:stale]
 
     def _should_reserve(self, now: int) -> bool:
