@@ -84,7 +84,7 @@ class QueueWorld:
         for index in range(count):
             stats = self.logs / f"worker-{index}-{uuid.uuid4().hex[:6]}.json"
             log = (self.logs / f"worker-{index}.log").open("ab")
-            process = subprocess.Popen(  # noqa: S603 - our interpreter and module
+            process = subprocess.Popen(
                 [sys.executable, "-m", "tests.bench.worker_process", str(stats)],
                 env=self.environment,
                 cwd=REPO_ROOT,

@@ -125,11 +125,10 @@ def run(sqs_endpoint: str, endpoint: str, *, tasks: int) -> BenchResult:
 
 
 def _probe(tasks: int = 300, processes: int = 5) -> None:  # pragma: no cover - a development aid
-    from tests.bench.queue_world import moto_sqs  # noqa: PLC0415
-    from tests.bench.world import dynamodb_local  # noqa: PLC0415
+    from tests.bench.queue_world import moto_sqs
+    from tests.bench.world import dynamodb_local
 
     with dynamodb_local() as endpoint, moto_sqs() as sqs_endpoint:
         started = time.perf_counter()
-        print(_backfill(sqs_endpoint, endpoint, tasks=tasks, processes=processes))  # noqa: T201
-        print(f"{time.perf_counter() - started:.0f} s")  # noqa: T201
-
+        print(_backfill(sqs_endpoint, endpoint, tasks=tasks, processes=processes))
+        print(f"{time.perf_counter() - started:.0f} s")
