@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING, Any
 import boto3
 
 from tasksync.dal.queue import EventQueue, QueuedEvent
-from tasksync_dev.local.moto_server import MotoServer
 from tasksync_dev.local.template import create_queues
+from tests.bench.moto_fifo import FifoGroupingMotoServer
 from tests.bench.world import Backends
 from tests.integration.engine_harness import SyncWorld
 from tests.support.template import REPO_ROOT
@@ -41,8 +41,8 @@ REQUESTS_PER_SECOND = 38
 
 @contextlib.contextmanager
 def moto_sqs() -> Iterator[str]:
-    """moto's server in a child process for the whole run; returns its endpoint."""
-    server = MotoServer(Path(tempfile.mkdtemp(prefix="tasksync-bench-")) / "moto.log")
+    """moto's server in a child process for the whole run (FIFO batches grouped as SQS does)."""
+    server = FifoGroupingMotoServer(Path(tempfile.mkdtemp(prefix="tasksync-bench-")) / "moto.log")
     endpoint = server.start()
     try:
         yield endpoint
