@@ -12,7 +12,6 @@ from typing import Any
 
 from tasksync.config import SyncSettings
 from tasksync.dal.links import TaskLinkStore
-from tasksync.errors import ConcurrentUpdate, LeaseHeld, RetryableApiError
 from tasksync.logic.results import ApplyResult
 from tasksync.logic.sync import TaskSync
 from tasksync.logic.translate import due_date, summary
@@ -21,23 +20,9 @@ from tasksync.models.close import CloseEvent, CloseTask
 from tasksync.wiring import ApiKeys, SyncServices, build_services
 from tasksync_dev.sandbox.chartmogul import ChartMogulSimulator
 from tasksync_dev.sandbox.close import CloseSimulator
+from tests.fakes.world import DEFAULT_ASSIGNEE, OTHER_REP_EMAIL, REP_EMAIL, FakeClock, deliver_until_done
 
-REP_EMAIL = "alice@sales.example"
-OTHER_REP_EMAIL = "bob@sales.example"
-DEFAULT_ASSIGNEE = "success@example.com"
-
-
-class FakeClock:
-    """Leases and park backoff read this clock, so tests can move time instead of sleeping."""
-
-    def __init__(self, start: float = 1_800_000_000.0) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
+__all__ = ["DEFAULT_ASSIGNEE", "SyncWorld", "make_world"]
 
 
 @dataclass
@@ -69,15 +54,7 @@ class SyncWorld:
         return self.engine.apply(CloseEvent.model_validate(event))
 
     def apply_until_done(self, event: dict[str, Any], attempts: int = 50) -> ApplyResult:
-        """Deliver like SQS would: retry retryable failures until the event goes through."""
-        for _ in range(attempts):
-            try:
-                return self.apply(event)
-            except LeaseHeld as held:
-                self.clock.advance(held.seconds_left + 1)
-            except (RetryableApiError, ConcurrentUpdate):
-                continue
-        raise AssertionError(f"event {event['id']} never went through")
+        return deliver_until_done(self.apply, self.clock, event, attempts)
 
     def events_for(self, task_id: str, object_type_prefix: str = "task.") -> list[dict[str, Any]]:
         return [
@@ -85,6 +62,12 @@ class SyncWorld:
             for e in self.close.events
             if e["object_type"].startswith(object_type_prefix) and e["object_id"] == task_id
         ]
+
+    def new_task(self, text: str = "Renewal call", **fields: Any) -> dict[str, Any]:
+        """A rep creates a task (by default: on the first lead, assigned to the rep, dated)."""
+        fields.setdefault("assigned_to", self.rep_id)
+        fields.setdefault("date", "2025-03-01")
+        return self.close.create_task(lead_id=fields.pop("lead_id", self.lead), text=text, **fields)
 
     def last_event(self, task_id: str) -> dict[str, Any]:
         return self.events_for(task_id)[-1]
