@@ -166,3 +166,15 @@ def test_concurrent_threads_never_share_a_slot() -> None:
 def test_rejects_nonsense_settings(rate: float, block: int, max_wait: float) -> None:
     with pytest.raises(ValueError, match="must"):
         SharedPacer(MemorySchedule(), rate, block=block, max_wait=max_wait)
+
+
+def test_saturated_processes_never_hold_two_slots_on_one_grid_position() -> None:
+    """The stride lays reservations onto the grid without two slots on one position: requests
+    never leave in bunches, even when every process holds several reservations."""
+    clock = FakeClock()
+    schedule = MemorySchedule()
+    pacers = [pacer_on(schedule, clock, max_wait=1e6) for _ in range(5)]
+    slots = sorted(pacer.take(clock.now) for _ in range(40) for pacer in pacers)
+    interval = pacers[0].interval / 1_000_000
+    closest = min(later - earlier for earlier, later in zip(slots, slots[1:], strict=False))
+    assert closest == pytest.approx(interval, abs=1e-5)
