@@ -6,6 +6,7 @@ tests/integration/test_pacing_schedule.py.
 
 from __future__ import annotations
 
+import itertools
 import math
 import threading
 
@@ -176,5 +177,5 @@ def test_saturated_processes_never_hold_two_slots_on_one_grid_position() -> None
     pacers = [pacer_on(schedule, clock, max_wait=1e6) for _ in range(5)]
     slots = sorted(pacer.take(clock.now) for _ in range(40) for pacer in pacers)
     interval = pacers[0].interval / 1_000_000
-    closest = min(later - earlier for earlier, later in zip(slots, slots[1:], strict=False))
+    closest = min(later - earlier for earlier, later in itertools.pairwise(slots))
     assert closest == pytest.approx(interval, abs=1e-5)
