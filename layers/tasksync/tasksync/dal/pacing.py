@@ -305,12 +305,18 @@ class SharedPacer:
             del self._slots[:stale]
 
     def _should_reserve(self, now: int) -> bool:
-        """Reserve when nothing is held, or when the next held slot is more than one slot away
+        """Reserve when nothing is held; or when the next held slot is more than one slot away,
+        no slot of ours went unused within the last stride (we hold no more than we can use),
         and a new reservation would (as far as this process last saw) start no later."""
         if not self._slots:
             return True
         first = self._slots[0]
-        return first > now + self.interval and max(self._seen_next, now) <= first and len(self._slots) < self.max_held
+        return (
+            first > now + self.interval
+            and now - self._last_drop > self.period
+            and max(self._seen_next, now) <= first
+            and len(self._slots) < self.max_held
+        )
 
     def _reserve(self, now: int, method: str, path: str) -> None:
         latest = now + round(self.max_wait * _MICROS)
