@@ -12,7 +12,17 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from tests.bench import api_economy, burst, cold_start, cost, latency, receiver_overhead, throughput
+from tests.bench import (
+    api_economy,
+    burst,
+    cold_start,
+    cost,
+    latency,
+    receiver_overhead,
+    reconcile,
+    syncback,
+    throughput,
+)
 from tests.bench.machine import machine_summary
 from tests.bench.queue_world import moto_sqs
 from tests.bench.report import BenchResult, plain_table, results_table, write_generated_block
@@ -67,6 +77,8 @@ def main() -> int:
         sections.append(("Throughput", throughput.run(sqs_endpoint, endpoint, tasks=tasks)))
         _step(f"burst workload ({sizes['burst_tasks']} tasks, 5 edits each in 10 s)")
         sections.append(("Burst workload", burst.run(sqs_endpoint, endpoint, tasks=sizes["burst_tasks"])))
+        sections.append(("Reconciler", reconcile.run(endpoint)))
+        sections.append(("Sync-back", syncback.run(endpoint)))
     _step("end-to-end latency (local stack)")
     sections.append(("End-to-end latency", latency.run(webhooks=sizes["webhooks"])))
     figures: dict[str, float] = {}

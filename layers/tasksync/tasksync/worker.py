@@ -2,7 +2,7 @@
 
 The handler (functions/worker/app.py) stays thin: it hands the batch to `Worker.start_batch`,
 which parses every message once and plans which records of one task are applied as one
-(`tasksync.coalescing`), then wires Powertools' batch processor to `Worker.process_record`.
+(`tasksync.coalescing`), then feeds the records (tasksync.batch) to `Worker.process_record`.
 Here we decide, per record:
 - a malformed message goes straight to the DLQ with its reason (nothing is lost, and one bad
   message never blocks its task's queue group for days);
@@ -31,13 +31,14 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAl
 from aws_lambda_powertools.utilities.idempotency.serialization.custom_dict import CustomDictSerializer
 
 from tasksync.coalescing import BatchPlan, ParsedRecord, Run
-from tasksync.config import SyncSettings
+from tasksync.config import WorkerSettings
 from tasksync.dal.queue import QueuedEvent
 from tasksync.errors import ConcurrentUpdate, InvalidInput, LeaseHeld, RetryableApiError
 from tasksync.logic.results import ApplyResult, Outcome
 from tasksync.logic.sync import TaskSync
 
 if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
     from mypy_boto3_dynamodb.client import DynamoDBClient
     from mypy_boto3_sqs.client import SQSClient
 
@@ -67,6 +68,8 @@ class OutcomeSink(Protocol):
     """Where results go: Powertools Metrics + Logger in Lambda, a log line locally."""
 
     def applied(self, result: ApplyResult, event_id: str) -> None: ...
+
+    def replayed(self, result: ApplyResult, event_id: str) -> None: ...
 
     def retrying(self, event_id: str, error: Exception, visibility: int) -> None: ...
 
@@ -118,7 +121,7 @@ class Worker:
     def __init__(
         self,
         *,
-        settings: SyncSettings,
+        settings: WorkerSettings,
         engine: TaskSync,
         sqs: SQSClient,
         dynamodb: DynamoDBClient,
@@ -136,6 +139,7 @@ class Worker:
             event_key_jmespath=IDEMPOTENCY_EVENT_KEY,
             raise_on_no_idempotency_key=True,
             expires_after_seconds=IDEMPOTENCY_SECONDS,
+            response_hook=_mark_replayed,
         )
         persistence = DynamoDBPersistenceLayer(table_name=settings.idempotency_table, boto3_client=dynamodb)
         # The stored result is the ApplyResult, serialised here and nowhere else.
@@ -158,8 +162,8 @@ class Worker:
             "key_prefix": IDEMPOTENCY_KEY_PREFIX,
             "output_serializer": serializer,
         }
-        self._apply_once: Callable[..., ApplyResult] = idempotent_function(apply_once, **options)
-        self._fold_once: Callable[..., ApplyResult] = idempotent_function(fold_once, **options)
+        self._apply_once: Callable[..., ApplyResult | Replayed] = idempotent_function(apply_once, **options)
+        self._fold_once: Callable[..., ApplyResult | Replayed] = idempotent_function(fold_once, **options)
         self._plan = BatchPlan(())
 
     def register_lambda_context(self, context: Any) -> None:
@@ -202,10 +206,12 @@ class Worker:
             self._delay(record, visibility)
             self.sink.retrying(queued.event.id, exc, visibility)
             raise
-        self.sink.applied(result, queued.event.id)
-        return RecordOutcome(queued.event.id, result)
+        replayed = isinstance(result, Replayed)
+        applied = result.result if isinstance(result, Replayed) else result
+        (self.sink.replayed if replayed else self.sink.applied)(applied, queued.event.id)
+        return RecordOutcome(queued.event.id, applied)
 
-    def _apply_run(self, run: Run, parsed: ParsedRecord) -> ApplyResult:
+    def _apply_run(self, run: Run, parsed: ParsedRecord) -> ApplyResult | Replayed:
         """The run's representative is applied at the turn of its first record; every member
         then gets its own idempotency record: the representative's result, or ``coalesced``."""
         representative = run.representative
@@ -218,12 +224,13 @@ class Worker:
             self._plan.applied[representative.message_id] = applied
         if parsed is representative:
             return applied
+        base = applied.result if isinstance(applied, Replayed) else applied
         queued = parsed.queued
         if queued is None:  # pragma: no cover - a run holds parsed records only
             raise InvalidInput("message.body", "a coalesced run holds an unreadable record")
         rep_id = representative.queued.event.id if representative.queued else "?"
         folded = replace(
-            applied,
+            base,
             outcome=Outcome.COALESCED,
             reason=f"applied as the newer event {rep_id} of the same batch",
             chartmogul_calls=0,
@@ -250,6 +257,18 @@ class Worker:
             MessageDeduplicationId=record.message_id,
             MessageAttributes={"reason": {"DataType": "String", "StringValue": reason[:1000]}},
         )
+
+
+@dataclass(frozen=True)
+class Replayed:
+    """A result Powertools answered from a stored idempotency record: nothing was applied now."""
+
+    result: ApplyResult
+
+
+def _mark_replayed(response: Any, idempotent_data: DataRecord) -> Any:
+    """Powertools calls this only when it answers from a stored record."""
+    return Replayed(response) if isinstance(response, ApplyResult) else response
 
 
 def _result_from_dict(data: dict[str, Any]) -> ApplyResult:

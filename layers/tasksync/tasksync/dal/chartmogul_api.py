@@ -29,7 +29,7 @@ from urllib.parse import quote
 
 import requests
 
-from tasksync.config import SyncSettings
+from tasksync.config import ChartMogulApiSettings
 from tasksync.dal._http import JsonApiClient
 from tasksync.dal.pacing import MemorySchedule, Pacer, SharedPacer
 from tasksync.errors import (
@@ -69,7 +69,9 @@ class ChartMogulClient(JsonApiClient):
         self.pacer = pacer
 
     @classmethod
-    def from_settings(cls, settings: SyncSettings, api_key: str, pacer: Pacer | None = None) -> ChartMogulClient:
+    def from_settings(
+        cls, settings: ChartMogulApiSettings, api_key: str, pacer: Pacer | None = None
+    ) -> ChartMogulClient:
         """``pacer`` is the account-wide one (wiring builds it on the state table); without it the
         client paces only its own process at the account's rate."""
         return cls(

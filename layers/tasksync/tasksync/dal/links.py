@@ -10,7 +10,7 @@ task, so one ChartMogul task is never adopted by two Close tasks.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
@@ -48,6 +48,7 @@ def _to_item(link: TaskLink) -> dict[str, Any]:
         "maybe_created": link.maybe_created,
         "attempts": link.attempts,
         "updated_at": int(link.updated_at * 1000),
+        "written_back_at": int(link.written_back_at * 1000),
     }
     optional: dict[str, Any] = {
         "version": link.version,
@@ -63,6 +64,8 @@ def _to_item(link: TaskLink) -> dict[str, Any]:
         "intended_customer": link.intended_customer,
         "parked_reason": link.parked_reason,
         "pending_delete": True if link.pending_delete else None,
+        "written_back_complete": link.written_back_complete,
+        "written_back_version": link.written_back_version,
     }
     plain.update({k: v for k, v in optional.items() if v is not None})
     if link.state is LinkState.DELETED:
@@ -106,6 +109,9 @@ def _from_item(item: dict[str, Any]) -> TaskLink:
         attempts=int(plain.get("attempts", 0)),
         pending_delete=bool(plain.get("pending_delete", False)),
         updated_at=int(plain.get("updated_at", 0)) / 1000,
+        written_back_complete=plain.get("written_back_complete"),
+        written_back_version=plain.get("written_back_version"),
+        written_back_at=int(plain.get("written_back_at", 0)) / 1000,
     )
 
 
@@ -156,12 +162,29 @@ class TaskLinkStore:
 
     def scan_links(self) -> Iterator[TaskLink]:
         """Every TaskLink (operator status and tests; never on the hot path)."""
+        return self._scan("begins_with(pk, :p)", {":p": {"S": "task#"}})
+
+    def active_links(self) -> Iterator[TaskLink]:
+        """Every ACTIVE link, for the sync-back's comparison with ChartMogul's open tasks.
+
+        A filtered Scan: it reads the whole table once per sync-back pass (DynamoDB read
+        units, no API calls), which stays cheap at the volumes the sync-back is meant for.
+        """
+        return self._scan(
+            "begins_with(pk, :p) AND #state = :active",
+            {":p": {"S": "task#"}, ":active": {"S": LinkState.ACTIVE.value}},
+            {"#state": "state"},
+        )
+
+    def _scan(self, condition: str, values: dict[str, Any], names: dict[str, str] | None = None) -> Iterator[TaskLink]:
         kwargs: dict[str, Any] = {
             "TableName": self.table_name,
-            "FilterExpression": "begins_with(pk, :p)",
-            "ExpressionAttributeValues": {":p": {"S": "task#"}},
+            "FilterExpression": condition,
+            "ExpressionAttributeValues": values,
+            **({"ExpressionAttributeNames": names} if names else {}),
         }
         while True:
+            self.reads += 1
             page = self.client.scan(**kwargs)
             for item in page.get("Items", []):
                 yield _from_item(item)
@@ -284,5 +307,51 @@ class TaskLinkStore:
             if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
                 raise
 
+    # ------------------------------------------------------------------ batch read (reconciler)
+    def applied_marks(self, close_task_ids: list[str], completion_task_ids: list[str]) -> AppliedMarks:
+        """The links and completion hints of up to 50 + 50 tasks in one BatchGetItem.
 
-__all__ = ["LinkState", "TaskLink", "TaskLinkStore"]
+        Eventually consistent on purpose: the reconciler only uses this to skip events the worker
+        has already applied, and a stale answer merely lets an event through that the worker then
+        skips itself. Keys DynamoDB leaves unprocessed (throttling) are asked for again, a few
+        times; whatever is still missing after that reads as "no link" (safe, as above).
+        """
+        keys = [_key(task_id) for task_id in dict.fromkeys(close_task_ids)]
+        keys += [{"pk": {"S": f"completion#{task_id}"}} for task_id in dict.fromkeys(completion_task_ids)]
+        if len(keys) > _BATCH_GET_MAX_KEYS:
+            raise ValueError(f"at most {_BATCH_GET_MAX_KEYS} keys per BatchGetItem, got {len(keys)}")
+        marks = AppliedMarks(links={}, completions={}, read_units=0.0)
+        request: dict[str, Any] = {self.table_name: {"Keys": keys, "ConsistentRead": False}}
+        for _ in range(_BATCH_GET_ATTEMPTS):
+            if not keys:
+                break
+            self.reads += 1
+            answer = self.client.batch_get_item(RequestItems=request, ReturnConsumedCapacity="TOTAL")
+            marks.read_units += sum(float(c.get("CapacityUnits", 0.0)) for c in answer.get("ConsumedCapacity", []))
+            for item in answer.get("Responses", {}).get(self.table_name, []):
+                pk = str(item["pk"]["S"])
+                if pk.startswith("task#"):
+                    link = _from_item(item)
+                    marks.links[link.close_task_id] = link
+                elif pk.startswith("completion#") and "activity_date" in item:
+                    marks.completions[pk[len("completion#") :]] = str(item["activity_date"]["S"])
+            request = dict(answer.get("UnprocessedKeys") or {})
+            keys = request.get(self.table_name, {}).get("Keys", [])
+        return marks
+
+
+# One BatchGetItem takes at most 100 keys: a 50-event page's tasks plus their completion hints.
+_BATCH_GET_MAX_KEYS = 100
+_BATCH_GET_ATTEMPTS = 3
+
+
+@dataclass
+class AppliedMarks:
+    """What the worker has applied for some tasks: their links, and completion-hint dates."""
+
+    links: dict[str, TaskLink]
+    completions: dict[str, str]  # close task id -> activity_date
+    read_units: float  # as DynamoDB reported them (ReturnConsumedCapacity)
+
+
+__all__ = ["AppliedMarks", "LinkState", "TaskLink", "TaskLinkStore"]
