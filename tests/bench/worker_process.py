@@ -20,7 +20,7 @@ from typing import Any
 import boto3
 
 from tasksync_dev.local.sqs_source import SqsEventSource
-from tests.support.handlers import FakeLambdaContext, load_handler
+from tests.support.handlers import lambda_context, load_handler
 
 
 def main(argv: list[str]) -> int:
@@ -33,7 +33,7 @@ def main(argv: list[str]) -> int:
     errors: list[str] = []
 
     def invoke(event: dict[str, Any]) -> Any:
-        return handler.lambda_handler(event, FakeLambdaContext(remaining_millis=30_000))
+        return handler.lambda_handler(event, lambda_context())
 
     source = SqsEventSource(
         sqs=sqs,

@@ -11,11 +11,13 @@ import pytest
 
 from tasksync.dal.links import LinkState, TaskLink
 from tasksync.dal.queue import QueuedEvent
+from tasksync_dev.local.sqs_source import sqs_lambda_event
 from tests.integration.test_handlers import F1_LEAD, F1_USER, Stack
 from tests.integration.test_handlers import stack as _stack  # noqa: F401 - pytest registers it as `_stack`
-from tests.support.handlers import FakeLambdaContext, load_handler, sqs_lambda_event
+from tests.support.handlers import lambda_context, load_handler
 
 _ids = itertools.count()
+REGION = "us-east-1"
 
 
 @pytest.fixture
@@ -72,12 +74,14 @@ def test_a_coalesced_batch_leaves_chartmogul_as_one_record_at_a_time_does(stack:
 
     stack.chartmogul.calls.clear()
     for message in one_by_one:
-        assert worker.lambda_handler(sqs_lambda_event([message], arn), FakeLambdaContext())["batchItemFailures"] == []
+        assert (
+            worker.lambda_handler(sqs_lambda_event([message], arn, REGION), lambda_context())["batchItemFailures"] == []
+        )
     calls_one_by_one = len(stack.chartmogul.calls)
     stack.chartmogul.calls.clear()
     for start in range(0, len(batched), 10):  # SQS hands a FIFO queue's messages over 10 at a time
-        event = sqs_lambda_event(batched[start : start + 10], arn)
-        assert worker.lambda_handler(event, FakeLambdaContext())["batchItemFailures"] == []
+        event = sqs_lambda_event(batched[start : start + 10], arn, REGION)
+        assert worker.lambda_handler(event, lambda_context())["batchItemFailures"] == []
     calls_batched = len(stack.chartmogul.calls)
 
     assert mirrored(stack, stack.customer) == mirrored(stack, other_customer)
@@ -87,7 +91,9 @@ def test_a_coalesced_batch_leaves_chartmogul_as_one_record_at_a_time_does(stack:
     table = state_tables.client.scan(TableName=state_tables.idempotency, ConsistentRead=True)["Items"]
     assert len(table) == len(batched) + len(one_by_one)
     stack.chartmogul.calls.clear()
-    assert worker.lambda_handler(sqs_lambda_event(batched[:10], arn), FakeLambdaContext())["batchItemFailures"] == []
+    assert (
+        worker.lambda_handler(sqs_lambda_event(batched[:10], arn, REGION), lambda_context())["batchItemFailures"] == []
+    )
     assert stack.chartmogul.calls == []
 
 
@@ -106,7 +112,9 @@ def test_a_failed_run_fails_the_rest_of_its_task_and_nothing_else(stack: Stack) 
     stack.links.save(
         None, TaskLink(close_task_id=failing, state=LinkState.CREATING, lease_owner="other", lease_until=far)
     )
-    response = load_handler("worker").lambda_handler(sqs_lambda_event(batch, stack.queue_arn()), FakeLambdaContext())
+    response = load_handler("worker").lambda_handler(
+        sqs_lambda_event(batch, stack.queue_arn(), REGION), lambda_context()
+    )
     failed = {f["itemIdentifier"] for f in response["batchItemFailures"]}
     assert failed == {m for m, task in by_task.items() if task == failing}
     assert len(failed) == 2
