@@ -61,5 +61,7 @@ def record_handler(record: SqsRecord) -> Any:
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    get_worker().register_lambda_context(context)
+    worker = get_worker()
+    worker.register_lambda_context(context)
+    worker.start_batch(event.get("Records", []))  # parse each message once; plan coalescing
     return dict(process_fifo_batch(event, record_handler))

@@ -12,15 +12,40 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from tests.bench import api_economy, cold_start, cost, latency, receiver_overhead, reconcile, syncback, throughput
+from tests.bench import (
+    api_economy,
+    burst,
+    cold_start,
+    cost,
+    latency,
+    receiver_overhead,
+    reconcile,
+    syncback,
+    throughput,
+)
 from tests.bench.machine import machine_summary
+from tests.bench.queue_world import moto_sqs
 from tests.bench.report import BenchResult, plain_table, results_table, write_generated_block
 from tests.bench.world import dynamodb_local
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "performance.md"
 
-FULL = {"cold_samples": 15, "receiver_requests": 2000, "actions": 400, "backfill_tasks": 5000, "webhooks": 100}
-QUICK = {"cold_samples": 10, "receiver_requests": 500, "actions": 150, "backfill_tasks": 600, "webhooks": 30}
+FULL = {
+    "cold_samples": 15,
+    "receiver_requests": 2000,
+    "actions": 400,
+    "backfill_tasks": 5000,
+    "burst_tasks": 200,
+    "webhooks": 100,
+}
+QUICK = {
+    "cold_samples": 10,
+    "receiver_requests": 500,
+    "actions": 150,
+    "backfill_tasks": 600,
+    "burst_tasks": 100,
+    "webhooks": 30,
+}
 
 
 def _step(name: str) -> float:
@@ -44,11 +69,14 @@ def main() -> int:
     sections.append(("Cold start", cold_start.run(samples=sizes["cold_samples"])))
     _step("receiver warm overhead")
     sections.append(("Receiver warm overhead", receiver_overhead.run(requests=sizes["receiver_requests"])))
-    with dynamodb_local() as endpoint:
+    with dynamodb_local() as endpoint, moto_sqs() as sqs_endpoint:
         _step("API economy (mixed stream through the engine)")
         sections.append(("API economy", api_economy.run(endpoint, actions=sizes["actions"])))
-        _step(f"throughput (backfill of {sizes['backfill_tasks']} tasks at ChartMogul's 40 requests/s)")
-        sections.append(("Throughput ceiling", throughput.run(endpoint, tasks=sizes["backfill_tasks"])))
+        tasks = sizes["backfill_tasks"]
+        _step(f"throughput (backfill of {tasks} tasks through the queue, 5 then 1 worker processes)")
+        sections.append(("Throughput", throughput.run(sqs_endpoint, endpoint, tasks=tasks)))
+        _step(f"burst workload ({sizes['burst_tasks']} tasks, 5 edits each in 10 s)")
+        sections.append(("Burst workload", burst.run(sqs_endpoint, endpoint, tasks=sizes["burst_tasks"])))
         sections.append(("Reconciler", reconcile.run(endpoint)))
         sections.append(("Sync-back", syncback.run(endpoint)))
     _step("end-to-end latency (local stack)")

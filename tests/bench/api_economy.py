@@ -133,7 +133,13 @@ def _report(results: list[Delivery], kinds: Counter[str]) -> BenchResult:
         Measurement("API economy", "state table RRU / WRU per event (estimate)", f"{reads:.2f} / {writes:.2f}"),
         Measurement("API economy", "engine time per event, mean (local backends)", ms(seconds)),
     ]
-    result.figures.update(read_units_per_event=reads, write_units_per_event=writes, apply_seconds=seconds)
+    calls_per_event = sum(r.chartmogul_calls for _, r, _, _, _ in results) / len(results)
+    result.figures.update(
+        read_units_per_event=reads,
+        write_units_per_event=writes,
+        apply_seconds=seconds,
+        chartmogul_calls_per_event=calls_per_event,
+    )
     by_outcome: dict[str, list[tuple[ApplyResult, float, float]]] = defaultdict(list)
     for delivery, r, rd, wr, _ in results:
         by_outcome[f"{r.outcome.value} ({delivery})"].append((r, rd, wr))

@@ -59,7 +59,10 @@ def run(figures: dict[str, float]) -> BenchResult:
     receiver_s = _billed_seconds(figures["receiver_handler_p50"] + figures["sqs_send_p50"])
     worker_s = _billed_seconds(figures["apply_seconds"])
     rru = figures["read_units_per_event"]
-    wru = figures["write_units_per_event"] + IDEMPOTENCY_WRU_PER_EVENT
+    # The shared ChartMogul schedule: its writes per ChartMogul call (backfill, steady state)
+    # times the calls an event makes on the mixed stream.
+    limiter = figures.get("limiter_writes_per_call", 0.0) * figures.get("chartmogul_calls_per_event", 1.0)
+    wru = figures["write_units_per_event"] + IDEMPOTENCY_WRU_PER_EVENT + limiter
     lines = [
         ("HTTP API requests", "1 request", HTTP_API_REQUEST),
         (
@@ -79,7 +82,8 @@ def run(figures: dict[str, float]) -> BenchResult:
         ),
         (
             "DynamoDB on demand",
-            f"{wru:.2f} WRU ({IDEMPOTENCY_WRU_PER_EVENT:g} idempotency) + {rru:.2f} RRU",
+            f"{wru:.2f} WRU ({IDEMPOTENCY_WRU_PER_EVENT:g} idempotency, {limiter:.2f} ChartMogul limiter)"
+            f" + {rru:.2f} RRU",
             wru * DYNAMODB_WRU + rru * DYNAMODB_RRU,
         ),
     ]

@@ -10,7 +10,7 @@ import requests
 
 from tasksync.config import SyncSettings
 from tasksync.dal.chartmogul_api import ChartMogulClient, assignee_rejected, external_id_taken
-from tasksync.dal.pacing import RequestPacer
+from tasksync.dal.pacing import MemorySchedule, SharedPacer
 from tasksync.errors import (
     AssigneeRejected,
     CustomerUnknown,
@@ -433,6 +433,35 @@ def test_a_rate_limited_get_is_retried_once_after_the_short_advised_wait(
     assert client.calls == 3
 
 
+def test_a_429_holds_every_client_sharing_the_schedule_for_its_retry_after(
+    make_chartmogul_sim: ChartMogulSimFactory, make_chartmogul_client: ChartMogulClientFactory
+) -> None:
+    sim = make_chartmogul_sim()
+    customer = sim.seed_demo()["customers"]["ops@acme.example"]["uuid"]
+    now = [1_700_000_000.0]
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        now[0] += seconds
+
+    schedule = MemorySchedule()  # what the DynamoDB item is to two processes
+    refused, other = (
+        make_chartmogul_client(sim, pacer=SharedPacer(schedule, 38.0, clock=lambda: now[0], sleep=sleep))
+        for _ in range(2)
+    )
+    task = refused.create_task(customer_uuid=customer, fields=fields())
+    sim.inject(FaultPlan(rate_limit_rate=1.0, methods=frozenset({"PATCH"})))
+    with pytest.raises(RateLimited) as caught:
+        refused.update_task(task.task_uuid, {"task_details": "changed"})
+    assert caught.value.retry_after == 1.0
+    sim.inject(FaultPlan())
+    slept.clear()
+    now[0] += 0.3
+    other.update_task(task.task_uuid, {"task_details": "changed again"})
+    assert sum(slept) == pytest.approx(0.7, abs=0.01)  # it waited out the rest of the Retry-After
+
+
 def test_a_429_without_retry_after_still_classifies_as_rate_limited(
     make_chartmogul_sim: ChartMogulSimFactory, make_chartmogul_client: ChartMogulClientFactory
 ) -> None:
@@ -526,7 +555,8 @@ def test_more_parallel_requests_than_allowed_get_503(
 def test_client_side_pacing_refuses_before_the_request_leaves(
     chartmogul_sim: ChartMogulSimulator, acme: str, make_chartmogul_client: ChartMogulClientFactory
 ) -> None:
-    client = make_chartmogul_client(chartmogul_sim, pacer=RequestPacer(0.1, burst=1, max_wait=2.0))
+    pacer = SharedPacer(MemorySchedule(), 0.1, block=1, stride=0.0, max_wait=2.0)
+    client = make_chartmogul_client(chartmogul_sim, pacer=pacer)
     client.create_task(customer_uuid=acme, fields=fields())
     with pytest.raises(RateLimited) as caught:
         client.list_tasks()
@@ -550,7 +580,7 @@ def test_from_settings_uses_the_configured_url_timeouts_and_pacing(
     client = ChartMogulClient.from_settings(settings, chartmogul_sim.api_key)
     request.addfinalizer(client.close)
     assert client.timeout == (1.5, 4.0)
-    assert client.pacer is not None
+    assert isinstance(client.pacer, SharedPacer)
     assert client.pacer.rate == 20.0
     assert client.list_tasks().entries == []
     assert client.calls == 1

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from tasksync.dal.chartmogul_api import ChartMogulClient
-from tasksync.dal.pacing import RequestPacer
+from tasksync.dal.pacing import MemorySchedule, SharedPacer
 from tasksync_dev.sandbox.chartmogul import ChartMogulSimulator
 
 ChartMogulSimFactory = Callable[..., ChartMogulSimulator]
@@ -65,4 +65,4 @@ def chartmogul_client(
     chartmogul_sim: ChartMogulSimulator, make_chartmogul_client: ChartMogulClientFactory
 ) -> ChartMogulClient:
     """A client paced like production (36 requests/s), so bursts queue instead of hitting 429."""
-    return make_chartmogul_client(chartmogul_sim, pacer=RequestPacer(36.0))
+    return make_chartmogul_client(chartmogul_sim, pacer=SharedPacer(MemorySchedule(), 36.0))

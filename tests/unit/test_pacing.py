@@ -1,141 +1,181 @@
-"""RequestPacer: a token bucket driven by an injected clock, so every test is deterministic."""
+"""SharedPacer over an in-memory schedule, driven by an injected clock: every test is deterministic.
+
+The DynamoDB schedule's own conditional writes are tested against DynamoDB Local in
+tests/integration/test_pacing_schedule.py.
+"""
 
 from __future__ import annotations
 
+import itertools
+import math
 import threading
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tasksync.dal.pacing import RequestPacer
-from tasksync.errors import RateLimited, RetryableApiError
+from tasksync.dal.pacing import MemorySchedule, SharedPacer
+from tasksync.errors import RateLimited
 
 
 class FakeClock:
-    """A clock that only moves when told to (or when the pacer sleeps, if ``sleep_advances``)."""
-
-    def __init__(self, *, sleep_advances: bool = True) -> None:
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-        self.sleep_advances = sleep_advances
-        self._lock = threading.Lock()
+    def __init__(self, start: float = 1_700_000_000.0) -> None:
+        self.now = start
 
     def __call__(self) -> float:
         return self.now
 
     def sleep(self, seconds: float) -> None:
-        with self._lock:
-            self.sleeps.append(seconds)
-            if self.sleep_advances:
-                self.now += seconds
+        self.now += seconds
 
 
-def make_pacer(clock: FakeClock, rate: float, burst: int | None = None, max_wait: float = 2.0) -> RequestPacer:
-    return RequestPacer(rate, burst, clock=clock, sleep=clock.sleep, max_wait=max_wait)
+def pacer_on(schedule: MemorySchedule, clock: FakeClock, rate: float = 38.0, **options: float) -> SharedPacer:
+    return SharedPacer(schedule, rate, clock=clock, sleep=clock.sleep, **options)  # type: ignore[arg-type]
 
 
-def test_burst_is_granted_without_sleeping() -> None:
+def most_in_one_second(times: list[float]) -> int:
+    ordered = sorted(times)
+    best, first = 0, 0
+    for last, at in enumerate(ordered):
+        while at - ordered[first] >= 1.0 - 1e-9:
+            first += 1
+        best = max(best, last - first + 1)
+    return best
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    processes=st.integers(min_value=1, max_value=8),
+    rate=st.sampled_from([10.0, 38.0, 40.0]),
+    block=st.integers(min_value=1, max_value=8),
+    stride=st.sampled_from([0.0, 0.1, 0.25, 0.5]),
+    steps=st.lists(st.tuples(st.integers(0, 7), st.floats(min_value=0, max_value=0.4)), min_size=1, max_size=150),
+)
+def test_no_second_ever_holds_more_slots_than_the_bound_whatever_the_processes_do(
+    processes: int, rate: float, block: int, stride: float, steps: list[tuple[int, float]]
+) -> None:
+    """However many processes share the schedule and whenever they ask, the slots handed out
+    never put more than block * ceil(rate / block) requests into any sliding second."""
     clock = FakeClock()
-    pacer = make_pacer(clock, rate=10, burst=3)
-    assert [pacer.acquire() for _ in range(3)] == [0.0, 0.0, 0.0]
-    assert clock.sleeps == []
+    schedule = MemorySchedule()
+    pacers = [pacer_on(schedule, clock, rate, block=block, stride=stride, max_wait=1e6) for _ in range(processes)]
+    slots: list[float] = []
+    for who, gap in steps:
+        clock.now += gap
+        slots.append(pacers[who % processes].take(clock.now))
+    assert most_in_one_second(slots) <= math.ceil(rate)
 
 
-def test_after_the_burst_requests_are_spaced_at_the_rate() -> None:
+def test_one_busy_process_alone_uses_the_whole_budget() -> None:
     clock = FakeClock()
-    pacer = make_pacer(clock, rate=10, burst=1)
-    pacer.acquire()
-    waits = [pacer.acquire() for _ in range(4)]
-    assert waits == pytest.approx([0.1, 0.1, 0.1, 0.1])
-    assert clock.now == pytest.approx(1000.4)
+    schedule = MemorySchedule()
+    pacer = pacer_on(schedule, clock)
+    start = clock.now
+    for _ in range(38 * 20):
+        pacer.acquire()  # sleeping advances the fake clock to each slot
+    assert clock.now - start <= 21  # 760 requests at 38/s take 20 s; the ramp-up costs < 1 s
+    assert schedule.writes / pacer.used <= 0.21  # one write per reservation of 5
 
 
-def test_idle_time_refills_but_never_beyond_the_burst() -> None:
+def test_busy_processes_together_stay_within_the_budget() -> None:
     clock = FakeClock()
-    pacer = make_pacer(clock, rate=10, burst=2)
-    pacer.acquire()
-    pacer.acquire()
-    clock.now += 60  # a long idle period must not bank 600 tokens
-    assert [pacer.acquire() for _ in range(2)] == [0.0, 0.0]
-    assert pacer.acquire() == pytest.approx(0.1)
+    schedule = MemorySchedule()
+    pacers = [pacer_on(schedule, clock) for _ in range(5)]
+    start = clock.now
+    sent: list[float] = []
+    # Round robin, each process asking again as soon as it may: 5 times the demand of the budget.
+    while clock.now - start < 10:
+        for pacer in pacers:
+            sent.append(pacer.take(clock.now))
+        clock.now = max(clock.now, min(sent[-5:]))
+    in_window = [at for at in sent if start + 1 <= at < start + 9]
+    assert len(in_window) <= 38 * 8 + 5
+    assert most_in_one_second(sent) <= 40
 
 
-def test_default_burst_keeps_one_second_under_the_server_window() -> None:
-    # ChartMogul counts 40 requests per sliding second; the settings default is 36/s.
-    pacer = RequestPacer(36.0, clock=FakeClock())
-    assert pacer.burst + pacer.rate <= 40
-    assert RequestPacer(0.5, clock=FakeClock()).burst == 1
+def test_a_request_waits_for_its_slot() -> None:
+    clock = FakeClock()
+    pacer = pacer_on(MemorySchedule(), clock, rate=10.0, block=1, stride=0.0)
+    assert pacer.acquire() == 0.0
+    assert pacer.acquire() == pytest.approx(0.1, abs=1e-5)
+    assert pacer.acquire() == pytest.approx(0.1, abs=1e-5)
 
 
-def test_a_wait_longer_than_max_wait_raises_rate_limited_without_taking_a_token() -> None:
-    clock = FakeClock(sleep_advances=False)
-    pacer = make_pacer(clock, rate=1, burst=1, max_wait=2.0)
-    pacer.acquire()  # the burst token
-    assert pacer.acquire() == pytest.approx(1.0)  # reserved, due at t+1
-    assert pacer.acquire() == pytest.approx(2.0)  # reserved, due at t+2 (exactly max_wait)
+def test_a_wait_longer_than_max_wait_is_refused_with_its_retry_after() -> None:
+    clock = FakeClock()
+    schedule = MemorySchedule()
+    schedule.next_slot = round((clock.now + 5) * 1_000_000)  # another process holds 5 s of slots
+    pacer = pacer_on(schedule, clock, max_wait=2.0)
     with pytest.raises(RateLimited) as caught:
         pacer.acquire("POST", "/tasks")
-    error = caught.value
-    assert isinstance(error, RetryableApiError)
-    assert error.api == "chartmogul"
-    assert error.status is None
-    assert error.retry_after == pytest.approx(3.0)
-    assert "client-side pacing" in str(error)
-    assert "POST /tasks" in str(error)
-    # The refusal reserved nothing: once the clock catches up the next wait is 2 s again.
-    clock.now += 1.0
-    assert pacer.acquire() == pytest.approx(2.0)
+    assert caught.value.retry_after == pytest.approx(5.0)
+    assert caught.value.path == "/tasks"
+    assert "client-side pacing" in str(caught.value)
 
 
-def test_concurrent_callers_each_get_their_own_slot() -> None:
-    # The clock stands still, so the waits depend only on how many tokens were promised
-    # before each caller: whatever the interleaving, they must be 0, 1/r, 2/r, ...
-    clock = FakeClock(sleep_advances=False)
-    pacer = make_pacer(clock, rate=50, burst=1, max_wait=10.0)
-    waits: list[float] = []
+def test_a_hold_after_a_429_stops_every_process_sharing_the_schedule() -> None:
+    clock = FakeClock()
+    schedule = MemorySchedule()
+    refused, other = pacer_on(schedule, clock), pacer_on(schedule, clock)
+    other.take(clock.now)  # holds slots from before the 429
+    refused.hold(3.0)
+    until = clock.now + 3.0
+    # Longer than max_wait (2 s): the queue takes the wait, for exactly as long as the hold.
+    with pytest.raises(RateLimited) as caught:
+        refused.take(clock.now)
+    assert caught.value.retry_after == pytest.approx(3.0, abs=1e-3)
+    clock.now += 1.5
+    assert refused.take(clock.now) >= until
+    # The other process's slots from before the hold are stale by now; its next reservation waits.
+    assert other.take(clock.now) >= until
+
+
+def test_slots_a_frozen_process_kept_are_dropped_not_sent_in_a_burst() -> None:
+    clock = FakeClock()
+    pacer = pacer_on(MemorySchedule(), clock)
+    pacer.take(clock.now)  # reserves 5 slots over the next second
+    clock.now += 60  # the Lambda was frozen between invocations
+    slots = [pacer.take(clock.now) for _ in range(5)]
+    assert all(slot >= clock.now for slot in slots)
+    assert pacer.dropped == 4
+
+
+def test_concurrent_threads_never_share_a_slot() -> None:
+    clock = FakeClock()
+    pacer = pacer_on(MemorySchedule(), clock, max_wait=1e6)
+    slots: list[float] = []
     lock = threading.Lock()
     start = threading.Barrier(20)
 
     def take() -> None:
         start.wait()
-        wait = pacer.acquire()
-        with lock:
-            waits.append(wait)
+        for _ in range(10):
+            slot = pacer.take(clock.now)
+            with lock:
+                slots.append(slot)
 
     threads = [threading.Thread(target=take) for _ in range(20)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    assert sorted(waits) == pytest.approx([i / 50 for i in range(20)])
+    assert len(slots) == 200
+    assert most_in_one_second(slots) <= 40
 
 
-@pytest.mark.parametrize(
-    ("rate", "burst", "max_wait"),
-    [(0, None, 2.0), (-1, None, 2.0), (10, 0, 2.0), (10, None, -1.0)],
-)
-def test_rejects_nonsense_settings(rate: float, burst: int | None, max_wait: float) -> None:
+@pytest.mark.parametrize(("rate", "block", "max_wait"), [(0, 5, 2.0), (-1, 5, 2.0), (10, 0, 2.0), (10, 5, -1.0)])
+def test_rejects_nonsense_settings(rate: float, block: int, max_wait: float) -> None:
     with pytest.raises(ValueError, match="must"):
-        RequestPacer(rate, burst, clock=FakeClock(), max_wait=max_wait)
+        SharedPacer(MemorySchedule(), rate, block=block, max_wait=max_wait)
 
 
-@given(
-    rate=st.floats(min_value=0.5, max_value=100),
-    burst=st.integers(min_value=1, max_value=10),
-    gaps=st.lists(st.floats(min_value=0, max_value=0.5), min_size=1, max_size=60),
-)
-def test_no_window_ever_admits_more_than_burst_plus_rate_times_its_length(
-    rate: float, burst: int, gaps: list[float]
-) -> None:
+def test_saturated_processes_never_hold_two_slots_on_one_grid_position() -> None:
+    """The stride lays reservations onto the grid without two slots on one position: requests
+    never leave in bunches, even when every process holds several reservations."""
     clock = FakeClock()
-    pacer = make_pacer(clock, rate=rate, burst=burst, max_wait=1e9)
-    granted: list[float] = []
-    for gap in gaps:
-        clock.now += gap
-        pacer.acquire()
-        granted.append(clock.now)  # the moment the request may go out
-    for first in range(len(granted)):
-        for last in range(first, len(granted)):
-            count = last - first + 1
-            assert count <= burst + rate * (granted[last] - granted[first]) + 1e-6
+    schedule = MemorySchedule()
+    pacers = [pacer_on(schedule, clock, max_wait=1e6) for _ in range(5)]
+    slots = sorted(pacer.take(clock.now) for _ in range(40) for pacer in pacers)
+    interval = pacers[0].interval / 1_000_000
+    closest = min(later - earlier for earlier, later in itertools.pairwise(slots))
+    assert closest == pytest.approx(interval, abs=1e-5)

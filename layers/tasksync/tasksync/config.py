@@ -150,7 +150,8 @@ class ChartMogulApiSettings(HttpSettings):
     chartmogul_api_key: SecretStr | None = Field(default=None, alias="CHARTMOGUL_API_KEY")
     chartmogul_api_key_secret_arn: str | None = Field(default=None, alias="CHARTMOGUL_API_KEY_SECRET_ARN")
     chartmogul_api_url: str = Field(default=DEFAULT_CHARTMOGUL_API_URL, alias="CHARTMOGUL_API_URL")
-    chartmogul_requests_per_second: float = Field(default=36.0, gt=0, alias="CHARTMOGUL_REQUESTS_PER_SECOND")
+    # The whole account's budget, shared by every worker and the reconciler (ChartMogul allows 40).
+    chartmogul_requests_per_second: float = Field(default=38.0, gt=0, alias="CHARTMOGUL_REQUESTS_PER_SECOND")
 
 
 class StateTableSettings(_EnvironmentSettings):

@@ -31,6 +31,7 @@ METRIC_BY_OUTCOME = {
     Outcome.IGNORED: "Ignored",
     Outcome.PARKED: "TasksParked",
     Outcome.NOTED: "CompletionNoted",
+    Outcome.COALESCED: "Coalesced",
 }
 
 

@@ -31,12 +31,18 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
 
     from tasksync.catch_up import Budget
-    from tasksync.config import ChartMogulApiSettings, CloseApiSettings, EngineSettings, ReconcilerSettings
+    from tasksync.config import (
+        ApiSettings,
+        ChartMogulApiSettings,
+        CloseApiSettings,
+        EngineSettings,
+        ReconcilerSettings,
+    )
     from tasksync.dal.chartmogul_api import ChartMogulClient
     from tasksync.dal.checkpoints import RunLock
     from tasksync.dal.close_api import CloseClient
     from tasksync.dal.links import TaskLinkStore
-    from tasksync.dal.pacing import RequestPacer
+    from tasksync.dal.pacing import Pacer
     from tasksync.dal.state_cache import StateCache
     from tasksync.logic.sync import TaskSync
     from tasksync.logic.syncback import SyncBack
@@ -107,7 +113,7 @@ def build_services(
     dynamodb: DynamoDBClient,
     keys: ApiKeys,
     clock: Callable[[], float] = time.time,
-    pacer: RequestPacer | None = None,
+    pacer: Pacer | None = None,
 ) -> SyncServices:
     from tasksync.dal.chartmogul_api import ChartMogulClient
     from tasksync.dal.close_api import CloseClient
@@ -118,9 +124,7 @@ def build_services(
     from tasksync.logic.sync import TaskSync
 
     close = CloseClient.from_settings(settings, keys.close)
-    chartmogul = ChartMogulClient.from_settings(settings, keys.chartmogul)
-    if pacer is not None:
-        chartmogul.pacer = pacer
+    chartmogul = ChartMogulClient.from_settings(settings, keys.chartmogul, pacer or shared_pacer(settings, dynamodb))
     links = TaskLinkStore(dynamodb, settings.state_table)
     cache = StateCache(dynamodb, settings.state_table, clock=clock)
     engine = TaskSync(
@@ -177,6 +181,13 @@ class ScheduledReconciler:
         return Budget.for_lambda(remaining_millis, cap=self.reconciler.settings.reconcile_budget_seconds)
 
 
+def shared_pacer(settings: ApiSettings, dynamodb: DynamoDBClient) -> Pacer:
+    """One ChartMogul budget for the account: every worker and the reconciler share the schedule."""
+    from tasksync.dal.pacing import DynamoDBSchedule, SharedPacer
+
+    return SharedPacer(DynamoDBSchedule(dynamodb, settings.state_table), settings.chartmogul_requests_per_second)
+
+
 def _sync_back(
     settings: ReconcilerSettings, close: CloseClient, links: TaskLinkStore, dynamodb: DynamoDBClient
 ) -> SyncBack:
@@ -187,7 +198,9 @@ def _sync_back(
 
     return SyncBack(
         close=close,
-        chartmogul=ChartMogulClient.from_settings(settings, chartmogul_api_key(settings, read_secret)),
+        chartmogul=ChartMogulClient.from_settings(
+            settings, chartmogul_api_key(settings, read_secret), shared_pacer(settings, dynamodb)
+        ),
         links=links,
         ledger=SyncBackLedger(dynamodb, settings.state_table),
         every_passes=settings.sync_back_every_passes,

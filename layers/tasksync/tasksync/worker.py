@@ -1,10 +1,14 @@
 """The worker's per-record logic: one SQS record carries one Close event to the engine.
 
-The handler (functions/worker/app.py) stays thin: it feeds the batch (tasksync.batch) to
-`Worker.process_record`. Here we decide, per record:
+The handler (functions/worker/app.py) stays thin: it hands the batch to `Worker.start_batch`,
+which parses every message once and plans which records of one task are applied as one
+(`tasksync.coalescing`), then feeds the records (tasksync.batch) to `Worker.process_record`.
+Here we decide, per record:
 - a malformed message goes straight to the DLQ with its reason (nothing is lost, and one bad
   message never blocks its task's queue group for days);
-- the event is applied once per (event id, date_updated) thanks to Powertools idempotency;
+- the event is applied once per (event id, date_updated) thanks to Powertools idempotency; a
+  record folded into a newer one of its run gets its own idempotency record and result
+  (`coalesced`) without a ChartMogul call;
 - a retryable failure pushes the record's visibility out by a capped exponential backoff with
   jitter (SQS has no per-message backoff of its own), then fails the record;
 - permanent failures were already turned into parked tasks by the engine.
@@ -14,8 +18,8 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
 from aws_lambda_powertools.utilities.idempotency import (
@@ -24,7 +28,9 @@ from aws_lambda_powertools.utilities.idempotency import (
     idempotent_function,
 )
 from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
+from aws_lambda_powertools.utilities.idempotency.serialization.custom_dict import CustomDictSerializer
 
+from tasksync.coalescing import BatchPlan, ParsedRecord, Run
 from tasksync.config import WorkerSettings
 from tasksync.dal.queue import QueuedEvent
 from tasksync.errors import ConcurrentUpdate, InvalidInput, LeaseHeld, RetryableApiError
@@ -42,8 +48,6 @@ IDEMPOTENCY_KEY_PREFIX = "tasksync-event"
 IDEMPOTENCY_EVENT_KEY = "[id, date_updated]"
 # Close can repeat an event for 72 hours; keep the idempotency record a little longer.
 IDEMPOTENCY_SECONDS = 4 * 86400
-# Set on a result that came from the idempotency store (a repeated delivery), never stored.
-REPLAYED_KEY = "_replayed"
 RETRYABLE = (RetryableApiError, LeaseHeld, ConcurrentUpdate, IdempotencyAlreadyInProgressError)
 
 
@@ -110,7 +114,7 @@ def backoff_seconds(
 @dataclass(frozen=True)
 class RecordOutcome:
     event_id: str | None
-    result: dict[str, Any] | None
+    result: ApplyResult | None
 
 
 class Worker:
@@ -138,20 +142,29 @@ class Worker:
             response_hook=_mark_replayed,
         )
         persistence = DynamoDBPersistenceLayer(table_name=settings.idempotency_table, boto3_client=dynamodb)
+        # The stored result is the ApplyResult, serialised here and nowhere else.
+        serializer = CustomDictSerializer(to_dict=asdict, from_dict=_result_from_dict)
 
-        def apply_once(event: dict[str, Any]) -> dict[str, Any]:
-            queued = QueuedEvent.from_raw(event)
-            return asdict(self.engine.apply(queued.event))
+        def apply_once(event: dict[str, Any], queued: QueuedEvent) -> ApplyResult:
+            # ``event`` (the raw message) only keys the record; the engine gets the parsed model.
+            return self.engine.apply(queued.event)
+
+        def fold_once(event: dict[str, Any], into: ApplyResult) -> ApplyResult:
+            return into
 
         # Keyed on the Close event id plus date_updated (Close consolidates rapid changes into
-        # one event id), with a key_prefix so renaming this function never resets dedup.
-        self._apply_once: Callable[..., dict[str, Any]] = idempotent_function(
-            apply_once,
-            data_keyword_argument="event",
-            config=self.idempotency_config,
-            persistence_store=persistence,
-            key_prefix=IDEMPOTENCY_KEY_PREFIX,
-        )
+        # one event id), with a key_prefix so renaming this function never resets dedup. A
+        # folded record shares the prefix: a repeat of it finds its record whichever way it went.
+        options: dict[str, Any] = {
+            "data_keyword_argument": "event",
+            "config": self.idempotency_config,
+            "persistence_store": persistence,
+            "key_prefix": IDEMPOTENCY_KEY_PREFIX,
+            "output_serializer": serializer,
+        }
+        self._apply_once: Callable[..., ApplyResult | Replayed] = idempotent_function(apply_once, **options)
+        self._fold_once: Callable[..., ApplyResult | Replayed] = idempotent_function(fold_once, **options)
+        self._plan = BatchPlan(())
 
     def register_lambda_context(self, context: Any) -> None:
         """Call first in every invocation: it bounds how long a crashed attempt blocks a retry."""
@@ -160,16 +173,27 @@ class Worker:
         # out; this invocation's time (measured at its start) is an upper bound for any of them.
         self._in_progress_seconds = context.get_remaining_time_in_millis() / 1000
 
+    def start_batch(self, records: Iterable[Mapping[str, Any]]) -> BatchPlan:
+        """Call with the SQS event's ``Records`` before processing them: parses every message
+        once and finds the records of one task that are applied as one."""
+        self._plan = BatchPlan.from_lambda_records(records)
+        return self._plan
+
     def process_record(self, record: SyncRecord, receive_count: int) -> RecordOutcome:
         """Apply one record. Raises (after setting the record's backoff) when it must be retried."""
-        try:
-            queued = QueuedEvent.from_message_body(record.body)
-        except InvalidInput as exc:
-            self._dead_letter(record, str(exc))
+        parsed = self._plan.records.get(record.message_id)
+        if parsed is None or parsed.body != record.body:  # not planned: a record on its own
+            parsed = ParsedRecord.parse(record.message_id, record.body)
+        if parsed.queued is None:
+            self._dead_letter(record, parsed.rejection or "unreadable")
             return RecordOutcome(None, None)
-        event_id = queued.event.id
+        queued = parsed.queued
+        run = self._plan.run_of(record.message_id)
         try:
-            result = self._apply_once(event=dict(queued.raw_event))
+            if run is None:
+                result = self._apply_once(event=queued.raw_event, queued=queued)
+            else:
+                result = self._apply_run(run, parsed)
         except RETRYABLE as exc:
             visibility = backoff_seconds(
                 receive_count,
@@ -180,11 +204,39 @@ class Worker:
                 rng=self.rng,
             )
             self._delay(record, visibility)
-            self.sink.retrying(event_id, exc, visibility)
+            self.sink.retrying(queued.event.id, exc, visibility)
             raise
-        replayed = bool(result.pop(REPLAYED_KEY, False))
-        (self.sink.replayed if replayed else self.sink.applied)(_result_from_dict(result), event_id)
-        return RecordOutcome(event_id, result)
+        replayed = isinstance(result, Replayed)
+        applied = result.result if isinstance(result, Replayed) else result
+        (self.sink.replayed if replayed else self.sink.applied)(applied, queued.event.id)
+        return RecordOutcome(queued.event.id, applied)
+
+    def _apply_run(self, run: Run, parsed: ParsedRecord) -> ApplyResult | Replayed:
+        """The run's representative is applied at the turn of its first record; every member
+        then gets its own idempotency record: the representative's result, or ``coalesced``."""
+        representative = run.representative
+        applied = self._plan.applied.get(representative.message_id)
+        if applied is None:
+            rep = representative.queued
+            if rep is None:  # pragma: no cover - a run holds parsed records only
+                raise InvalidInput("message.body", "a coalesced run holds an unreadable record")
+            applied = self._apply_once(event=rep.raw_event, queued=rep)
+            self._plan.applied[representative.message_id] = applied
+        if parsed is representative:
+            return applied
+        base = applied.result if isinstance(applied, Replayed) else applied
+        queued = parsed.queued
+        if queued is None:  # pragma: no cover - a run holds parsed records only
+            raise InvalidInput("message.body", "a coalesced run holds an unreadable record")
+        rep_id = representative.queued.event.id if representative.queued else "?"
+        folded = replace(
+            base,
+            outcome=Outcome.COALESCED,
+            reason=f"applied as the newer event {rep_id} of the same batch",
+            chartmogul_calls=0,
+            close_calls=0,
+        )
+        return self._fold_once(event=queued.raw_event, into=folded)
 
     def _delay(self, record: SyncRecord, seconds: int) -> None:
         if self.settings.queue_url is None:
@@ -207,9 +259,16 @@ class Worker:
         )
 
 
+@dataclass(frozen=True)
+class Replayed:
+    """A result Powertools answered from a stored idempotency record: nothing was applied now."""
+
+    result: ApplyResult
+
+
 def _mark_replayed(response: Any, idempotent_data: DataRecord) -> Any:
-    """Powertools calls this only when it answers from a stored record: nothing was applied now."""
-    return {**response, REPLAYED_KEY: True} if isinstance(response, dict) else response
+    """Powertools calls this only when it answers from a stored record."""
+    return Replayed(response) if isinstance(response, ApplyResult) else response
 
 
 def _result_from_dict(data: dict[str, Any]) -> ApplyResult:

@@ -31,7 +31,7 @@ import requests
 
 from tasksync.config import ChartMogulApiSettings
 from tasksync.dal._http import JsonApiClient
-from tasksync.dal.pacing import RequestPacer
+from tasksync.dal.pacing import MemorySchedule, Pacer, SharedPacer
 from tasksync.errors import (
     ApiError,
     AssigneeRejected,
@@ -63,19 +63,23 @@ class ChartMogulClient(JsonApiClient):
         api_key: str,
         connect_timeout: float = 3.05,
         read_timeout: float = 10.0,
-        pacer: RequestPacer | None = None,
+        pacer: Pacer | None = None,
     ) -> None:
         super().__init__(base_url=base_url, api_key=api_key, connect_timeout=connect_timeout, read_timeout=read_timeout)
         self.pacer = pacer
 
     @classmethod
-    def from_settings(cls, settings: ChartMogulApiSettings, api_key: str) -> ChartMogulClient:
+    def from_settings(
+        cls, settings: ChartMogulApiSettings, api_key: str, pacer: Pacer | None = None
+    ) -> ChartMogulClient:
+        """``pacer`` is the account-wide one (wiring builds it on the state table); without it the
+        client paces only its own process at the account's rate."""
         return cls(
             base_url=settings.chartmogul_api_url,
             api_key=api_key,
             connect_timeout=settings.http_connect_timeout,
             read_timeout=settings.http_read_timeout,
-            pacer=RequestPacer(settings.chartmogul_requests_per_second),
+            pacer=pacer or SharedPacer(MemorySchedule(), settings.chartmogul_requests_per_second),
         )
 
     # ----------------------------------------------------------------- transport
@@ -86,6 +90,9 @@ class ChartMogulClient(JsonApiClient):
     def classify(self, method: str, path: str, response: requests.Response) -> ApiError:
         retry_after = _retry_after_seconds(response.headers.get("Retry-After"))
         if response.status_code == 429:
+            if self.pacer is not None:
+                # The whole account is over the limit, not only this process: hold everyone.
+                self.pacer.hold(retry_after if retry_after is not None else self.default_rate_limit_wait)
             return RateLimited(self.api_name, method, path, 429, response.text, retry_after=retry_after)
         error = super().classify(method, path, response)
         if isinstance(error, RetryableApiError) and retry_after is not None:

@@ -19,6 +19,7 @@ class Outcome(StrEnum):
     IGNORED = "ignored"  # not a task we mirror (type outside TASK_TYPES, irrelevant event)
     PARKED = "parked"  # no (or an ambiguous) customer, or ChartMogul refused it permanently
     NOTED = "noted"  # a completion activity recorded for later use, nothing to push yet
+    COALESCED = "coalesced"  # a newer event of the same task in the same batch was applied instead
 
 
 @dataclass(frozen=True)

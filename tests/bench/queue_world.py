@@ -1,0 +1,154 @@
+"""The world of the queue benchmarks: the event queue on moto, worker OS processes polling it.
+
+The simulators and DynamoDB Local are shared with the engine benchmarks (`world.backends`);
+this adds moto's SQS (a child process, as in `make run`), the template's queues, and worker
+processes (`tests.bench.worker_process`), each an execution environment of its own running
+functions/worker/app.py, as Lambda runs them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import boto3
+
+from tasksync.dal.queue import EventQueue, QueuedEvent
+from tasksync_dev.local.template import create_queues
+from tests.bench.moto_fifo import FifoGroupingMotoServer
+from tests.bench.world import Backends
+from tests.integration.engine_harness import SyncWorld
+from tests.support.template import REPO_ROOT
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+
+REGION = "us-east-1"
+# The account-wide budget the workers share (the template's default).
+REQUESTS_PER_SECOND = 38
+
+
+@contextlib.contextmanager
+def moto_sqs() -> Iterator[str]:
+    """moto's server in a child process for the whole run (FIFO batches grouped as SQS does)."""
+    server = FifoGroupingMotoServer(Path(tempfile.mkdtemp(prefix="tasksync-bench-")) / "moto.log")
+    endpoint = server.start()
+    try:
+        yield endpoint
+    finally:
+        server.stop()
+
+
+@dataclass
+class WorkerFleet:
+    """Worker processes polling one queue; `stop()` returns what each one's pacer did."""
+
+    processes: list[tuple[subprocess.Popen[bytes], Path]] = field(default_factory=list)
+
+    def stop(self) -> list[dict[str, Any]]:
+        for process, _ in self.processes:
+            process.send_signal(signal.SIGTERM)
+        stats = []
+        for process, path in self.processes:
+            process.wait(timeout=60)
+            stats.append(json.loads(path.read_text(encoding="utf-8")) if path.exists() else {"errors": ["no stats"]})
+        return stats
+
+
+@dataclass
+class QueueWorld:
+    sqs: SQSClient
+    queue_url: str
+    environment: dict[str, str]
+    logs: Path
+
+    def enqueue(self, events: Iterable[dict[str, Any]]) -> int:
+        report = EventQueue(self.sqs, self.queue_url).enqueue_many(QueuedEvent.from_raw(e) for e in events)
+        if report.failures:
+            raise RuntimeError(f"enqueue failed: {report.failures[:3]}")
+        return len(report.sent)
+
+    def start_workers(self, count: int) -> WorkerFleet:
+        fleet = WorkerFleet()
+        for index in range(count):
+            stats = self.logs / f"worker-{index}-{uuid.uuid4().hex[:6]}.json"
+            log = (self.logs / f"worker-{index}.log").open("ab")
+            process = subprocess.Popen(
+                [sys.executable, "-m", "tests.bench.worker_process", str(stats)],
+                env=self.environment,
+                cwd=REPO_ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+            fleet.processes.append((process, stats))
+        return fleet
+
+    def depth(self) -> int:
+        attributes = self.sqs.get_queue_attributes(
+            QueueUrl=self.queue_url,
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        return int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])
+
+
+@contextlib.contextmanager
+def queue_world(sqs_endpoint: str, dynamodb_endpoint: str, parts: Backends, world: SyncWorld) -> Iterator[QueueWorld]:
+    """Fresh queues from template.yaml, and the worker function's environment for this world."""
+    sqs = boto3.client(
+        "sqs", endpoint_url=sqs_endpoint, region_name=REGION, aws_access_key_id="bench", aws_secret_access_key="bench"
+    )
+    urls = create_queues(sqs, f"b{uuid.uuid4().hex[:10]}")
+    settings = world.services.settings
+    layers = REPO_ROOT / "layers" / "tasksync"
+    environment = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "POWERTOOLS_"))},
+        "PYTHONPATH": os.pathsep.join([str(layers), str(REPO_ROOT), os.environ.get("PYTHONPATH", "")]),
+        "AWS_ENDPOINT_URL_DYNAMODB": dynamodb_endpoint,
+        "AWS_ENDPOINT_URL_SQS": sqs_endpoint,
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_ACCESS_KEY_ID": "bench",
+        "AWS_SECRET_ACCESS_KEY": "bench",
+        "STATE_TABLE": parts.state_table,
+        "IDEMPOTENCY_TABLE": parts.idempotency_table,
+        "QUEUE_URL": urls["EventQueue"],
+        "DLQ_URL": urls["EventDLQ"],
+        "CLOSE_API_URL": settings.close_api_url,
+        "CHARTMOGUL_API_URL": settings.chartmogul_api_url,
+        "CLOSE_API_KEY": parts.close.api_key,
+        "CHARTMOGUL_API_KEY": parts.chartmogul.api_key,
+        "DEFAULT_ASSIGNEE": settings.default_assignee or "",
+        "ASSIGNEE_MAP": json.dumps(settings.assignee_map),
+        "CHARTMOGUL_REQUESTS_PER_SECOND": str(REQUESTS_PER_SECOND),
+        "POWERTOOLS_SERVICE_NAME": "worker",
+        "POWERTOOLS_LOG_LEVEL": "WARNING",
+        "POWERTOOLS_METRICS_DISABLED": "true",
+        "POWERTOOLS_METRICS_NAMESPACE": "TaskSyncBench",
+    }
+    logs = Path(tempfile.mkdtemp(prefix="tasksync-bench-workers-"))
+    try:
+        yield QueueWorld(sqs, urls["EventQueue"], environment, logs)
+    finally:
+        for url in urls.values():
+            with contextlib.suppress(Exception):
+                sqs.delete_queue(QueueUrl=url)
+
+
+def wait_until(condition: Any, *, timeout: float, poll: float = 0.02) -> float:
+    """Poll ``condition()`` until true; return the moment (perf_counter) it became true."""
+    deadline = time.perf_counter() + timeout
+    while time.perf_counter() < deadline:
+        if condition():
+            return time.perf_counter()
+        time.sleep(poll)
+    raise TimeoutError(f"not done within {timeout:.0f} s")
