@@ -17,8 +17,8 @@ from aws_lambda_powertools.logging import Logger
 from aws_lambda_powertools.metrics import Metrics, MetricUnit
 from botocore.config import Config
 
-from tasksync.config import SyncSettings
 from tasksync.receiver import WebhookReceiver, WebhookResponse, build_receiver
+from tasksync.receiver_settings import ReceiverSettings
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -44,7 +44,7 @@ def _get_receiver() -> WebhookReceiver:
     # Built on the first invocation and kept for the life of the process (clients, key cache).
     global _receiver  # noqa: PLW0603 - the per-process cache Lambda reuses across invocations
     if _receiver is None:
-        settings = SyncSettings.from_env(os.environ)
+        settings = ReceiverSettings.from_env(os.environ)
         _receiver = build_receiver(
             settings,
             sqs_client=boto3.client("sqs", config=_CLIENT_CONFIG),

@@ -1,4 +1,4 @@
-"""EventQueue, the signature keys secret and the receiver's Lambda handler, against moto (SQS,
+"""EventQueue, WebhookQueue, the signature keys secret and the receiver's Lambda handler, against moto (SQS,
 Secrets Manager) on 127.0.0.1, with the queues and secrets declared in template.yaml."""
 
 from __future__ import annotations
@@ -14,8 +14,10 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from tasksync.dal.event_message import WebhookQueue
 from tasksync.dal.queue import MAX_MESSAGE_BYTES, EventQueue, QueuedEvent
 from tasksync.dal.signature_keys import SecretSignatureKeys, SignatureKeysUnavailable
+from tasksync.models.envelope import parse_event
 from tests.support.aws import Queues, Secrets
 
 if TYPE_CHECKING:
@@ -52,10 +54,10 @@ def drain(client: SQSClient, url: str, expected: int, deadline_seconds: float = 
     return received
 
 
-def test_enqueue_sets_group_and_deduplication_ids(queues: Queues) -> None:
-    queue = EventQueue(queues.client, queues.events_url)
+def test_the_receiver_queue_sets_the_group_and_deduplication_ids_the_model_would(queues: Queues) -> None:
+    queue = WebhookQueue(queues.client, queues.events_url)
     queued = QueuedEvent.from_raw(raw_event(), "whsub_1")
-    message_id = queue.enqueue(queued.event, queued.raw_event, subscription_id="whsub_1")
+    message_id = queue.enqueue(parse_event(raw_event()), raw_event(), subscription_id="whsub_1")
 
     [message] = drain(queues.client, queues.events_url, 1)
     assert message["MessageId"] == message_id
@@ -65,12 +67,12 @@ def test_enqueue_sets_group_and_deduplication_ids(queues: Queues) -> None:
 
 
 def test_the_same_event_version_twice_is_queued_once(queues: Queues) -> None:
-    queue = EventQueue(queues.client, queues.events_url)
-    first = QueuedEvent.from_raw(raw_event())
-    queue.enqueue(first.event, first.raw_event)
-    queue.enqueue(first.event, first.raw_event)
-    newer = QueuedEvent.from_raw(raw_event(date_updated="2025-02-28T19:21:00.000000"))
-    queue.enqueue(newer.event, newer.raw_event)
+    # A webhook and the reconciler's catch-up of the same event version: one message.
+    EventQueue(queues.client, queues.events_url).enqueue_many([QueuedEvent.from_raw(raw_event())])
+    queue = WebhookQueue(queues.client, queues.events_url)
+    queue.enqueue(parse_event(raw_event()), raw_event())
+    newer = raw_event(date_updated="2025-02-28T19:21:00.000000")
+    queue.enqueue(parse_event(newer), newer)
 
     messages = drain(queues.client, queues.events_url, 3, deadline_seconds=2.0)
     dates = sorted(json.loads(m["Body"])["date_updated"] for m in messages)

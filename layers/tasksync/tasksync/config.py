@@ -21,13 +21,12 @@ DEFAULT_CHARTMOGUL_API_URL = "https://api.chartmogul.com/v1"
 
 
 class SyncSettings(BaseModel):
-    """Settings for the receiver, worker, reconciler, local runner and CLI."""
+    """Settings for the worker, reconciler, local runner and CLI (the receiver's: receiver_settings)."""
 
     model_config = ConfigDict(frozen=True, populate_by_name=True, extra="ignore")
 
     close_api_key: SecretStr | None = Field(default=None, alias="CLOSE_API_KEY")
     close_api_url: str = Field(default=DEFAULT_CLOSE_API_URL, alias="CLOSE_API_URL")
-    close_webhook_signature_key: SecretStr | None = Field(default=None, alias="CLOSE_WEBHOOK_SIGNATURE_KEY")
     chartmogul_api_key: SecretStr | None = Field(default=None, alias="CHARTMOGUL_API_KEY")
     chartmogul_api_url: str = Field(default=DEFAULT_CHARTMOGUL_API_URL, alias="CHARTMOGUL_API_URL")
 
@@ -41,7 +40,6 @@ class SyncSettings(BaseModel):
     chartmogul_data_source_uuid: str | None = Field(default=None, alias="CHARTMOGUL_DATA_SOURCE_UUID")
     create_missing_customers: bool = Field(default=False, alias="CREATE_MISSING_CUSTOMERS")
 
-    signature_tolerance_seconds: int = Field(default=300, ge=0, alias="SIGNATURE_TOLERANCE_SECONDS")
     reconcile_interval_seconds: int = Field(default=300, ge=1, alias="RECONCILE_INTERVAL_SECONDS")
     auto_resume_webhook: bool = Field(default=False, alias="AUTO_RESUME_WEBHOOK")
 
@@ -101,7 +99,6 @@ class SyncSettings(BaseModel):
         "chartmogul_data_source_uuid",
         "close_api_key",
         "chartmogul_api_key",
-        "close_webhook_signature_key",
         "queue_url",
         "dlq_url",
         "close_api_key_secret_arn",

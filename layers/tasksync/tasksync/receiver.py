@@ -25,13 +25,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from tasksync.config import SyncSettings
-from tasksync.dal.queue import EventQueue
+from tasksync.dal.event_message import WebhookQueue
 from tasksync.dal.signature_keys import SecretSignatureKeys, SignatureKeys, SignatureKeysUnavailable, SingleSignatureKey
 from tasksync.errors import InvalidInput
 from tasksync.logic.signature import SignatureVerdict, verify
-from tasksync.models._parsing import parse_model
-from tasksync.models.close import CloseEvent, CloseWebhook
+from tasksync.models.envelope import WebhookEvent, parse_envelope
+from tasksync.receiver_settings import ReceiverSettings
 
 if TYPE_CHECKING:
     from mypy_boto3_secretsmanager import SecretsManagerClient
@@ -45,9 +44,9 @@ TIMESTAMP_HEADER = "close-sig-timestamp"
 
 
 class WebhookEventQueue(Protocol):
-    """What the receiver needs from the queue (tasksync.dal.queue.EventQueue implements it)."""
+    """What the receiver needs from the queue (tasksync.dal.event_message.WebhookQueue implements it)."""
 
-    def enqueue(self, event: CloseEvent, raw_event: Mapping[str, Any], *, subscription_id: str | None = None) -> str:
+    def enqueue(self, event: WebhookEvent, raw_event: Mapping[str, Any], *, subscription_id: str | None = None) -> str:
         """Queue the event; return the message id. Any exception means it was not queued."""
         ...
 
@@ -181,10 +180,10 @@ class WebhookReceiver:
         if not isinstance(parsed, dict):
             return _rejected(400, "body is not a JSON object", "malformed_json", signature_age_seconds=age)
         try:
-            webhook = parse_model(CloseWebhook, parsed, "body")
+            webhook = parse_envelope(parsed)
         except InvalidInput as exc:
-            # The field path comes from the model, not the payload; pydantic's message names the
-            # expected type and never the input value.
+            # The field path and the message name the field and the expected type, never the
+            # input value.
             return WebhookResponse(
                 status=400,
                 body={"message": "not a Close webhook event", "field": exc.field[:120], "error": exc.message[:200]},
@@ -210,7 +209,7 @@ class WebhookReceiver:
                 **details,
             )
         try:
-            message_id = self._queue.enqueue(event, parsed["event"], subscription_id=webhook.subscription_id)
+            message_id = self._queue.enqueue(event, webhook.raw_event, subscription_id=webhook.subscription_id)
         except InvalidInput as exc:
             # Cannot fit in a queue message however often Close retries it.
             return WebhookResponse(
@@ -298,7 +297,7 @@ class WebhookReceiver:
 
 
 def build_receiver(
-    settings: SyncSettings,
+    settings: ReceiverSettings,
     *,
     sqs_client: SQSClient,
     secrets_client: SecretsManagerClient | None = None,
@@ -308,16 +307,14 @@ def build_receiver(
     the per-subscription keys in the SIGNATURE_KEYS_SECRET_ARN secret. Raises InvalidInput."""
     keys: SignatureKeys
     if settings.close_webhook_signature_key is not None:
-        keys = SingleSignatureKey(settings.close_webhook_signature_key.get_secret_value())
+        keys = SingleSignatureKey(settings.close_webhook_signature_key)
     elif settings.signature_keys_secret_arn:
         keys = SecretSignatureKeys(settings.signature_keys_secret_arn, secrets_client=secrets_client)
     else:
         raise InvalidInput("SIGNATURE_KEYS_SECRET_ARN", "is not set (nor CLOSE_WEBHOOK_SIGNATURE_KEY)")
-    if not settings.queue_url:
-        raise InvalidInput("QUEUE_URL", "is not set")
     return WebhookReceiver(
         keys=keys,
-        queue=EventQueue(sqs_client, settings.queue_url),
+        queue=WebhookQueue(sqs_client, settings.queue_url),
         tolerance_seconds=settings.signature_tolerance_seconds,
         clock=clock,
     )

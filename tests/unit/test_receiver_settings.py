@@ -1,0 +1,62 @@
+"""ReceiverSettings: the receiver's few variables, read without pydantic."""
+
+from __future__ import annotations
+
+import pytest
+
+from tasksync.errors import InvalidInput
+from tasksync.receiver_settings import ReceiverSettings
+
+QUEUE = {"QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/tasksync-events.fifo"}
+KEY = "ab" * 32
+
+
+def test_defaults_and_blank_values() -> None:
+    settings = ReceiverSettings.from_env(
+        {**QUEUE, "SIGNATURE_KEYS_SECRET_ARN": "arn:secret", "CLOSE_WEBHOOK_SIGNATURE_KEY": " "}
+    )
+    assert settings.queue_url == QUEUE["QUEUE_URL"]
+    assert settings.signature_keys_secret_arn == "arn:secret"
+    assert settings.close_webhook_signature_key is None
+    assert settings.signature_tolerance_seconds == 300
+
+
+def test_values_are_read() -> None:
+    settings = ReceiverSettings.from_env(
+        {**QUEUE, "CLOSE_WEBHOOK_SIGNATURE_KEY": KEY, "SIGNATURE_TOLERANCE_SECONDS": " 90 "}
+    )
+    assert settings.close_webhook_signature_key == KEY
+    assert settings.signature_tolerance_seconds == 90
+
+
+@pytest.mark.parametrize(
+    ("environ", "name"),
+    [
+        ({**QUEUE}, "SIGNATURE_KEYS_SECRET_ARN"),
+        ({"CLOSE_WEBHOOK_SIGNATURE_KEY": KEY, "QUEUE_URL": "  "}, "QUEUE_URL"),
+        (
+            {**QUEUE, "CLOSE_WEBHOOK_SIGNATURE_KEY": KEY, "SIGNATURE_TOLERANCE_SECONDS": "-1"},
+            "SIGNATURE_TOLERANCE_SECONDS",
+        ),
+        (
+            {**QUEUE, "CLOSE_WEBHOOK_SIGNATURE_KEY": KEY, "SIGNATURE_TOLERANCE_SECONDS": "５"},
+            "SIGNATURE_TOLERANCE_SECONDS",
+        ),
+        (
+            {**QUEUE, "CLOSE_WEBHOOK_SIGNATURE_KEY": KEY, "SIGNATURE_TOLERANCE_SECONDS": ""},
+            "SIGNATURE_TOLERANCE_SECONDS",
+        ),
+    ],
+)
+def test_bad_values_raise_an_error_naming_the_variable(environ: dict[str, str], name: str) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        ReceiverSettings.from_env(environ)
+    assert caught.value.field == name
+
+
+def test_the_key_never_shows_in_repr_or_errors() -> None:
+    settings = ReceiverSettings.from_env({**QUEUE, "CLOSE_WEBHOOK_SIGNATURE_KEY": KEY})
+    assert KEY not in repr(settings)
+    with pytest.raises(InvalidInput) as caught:
+        ReceiverSettings.from_env({**QUEUE, "CLOSE_WEBHOOK_SIGNATURE_KEY": KEY, "SIGNATURE_TOLERANCE_SECONDS": KEY})
+    assert KEY not in str(caught.value)
