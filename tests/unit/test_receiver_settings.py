@@ -23,16 +23,27 @@ def test_defaults_and_blank_values() -> None:
 
 def test_values_are_read() -> None:
     settings = ReceiverSettings.from_env(
-        {**QUEUE, "CLOSE_WEBHOOK_SIGNATURE_KEY": KEY, "SIGNATURE_TOLERANCE_SECONDS": " 90 "}
+        {**QUEUE, "CLOSE_WEBHOOK_SIGNATURE_KEY": KEY, "SIGNATURE_TOLERANCE_SECONDS": " 60 "}
     )
     assert settings.close_webhook_signature_key == KEY
-    assert settings.signature_tolerance_seconds == 90
+    assert settings.signature_tolerance_seconds == 60
 
 
 @pytest.mark.parametrize(
     ("environ", "name"),
     [
         ({**QUEUE}, "SIGNATURE_KEYS_SECRET_ARN"),
+        (
+            {**QUEUE, "CLOSE_WEBHOOK_SIGNATURE_KEY": KEY, "SIGNATURE_TOLERANCE_SECONDS": "0"},
+            "SIGNATURE_TOLERANCE_SECONDS",
+        ),
+        (
+            {**QUEUE, "CLOSE_WEBHOOK_SIGNATURE_KEY": KEY, "SIGNATURE_TOLERANCE_SECONDS": "59"},
+            "SIGNATURE_TOLERANCE_SECONDS",
+        ),
+        ({**QUEUE, "CLOSE_WEBHOOK_SIGNATURE_KEY": f'"{KEY}"'}, "CLOSE_WEBHOOK_SIGNATURE_KEY"),
+        ({**QUEUE, "CLOSE_WEBHOOK_SIGNATURE_KEY": f"0x{KEY}"}, "CLOSE_WEBHOOK_SIGNATURE_KEY"),
+        ({**QUEUE, "CLOSE_WEBHOOK_SIGNATURE_KEY": KEY[:-2]}, "CLOSE_WEBHOOK_SIGNATURE_KEY"),
         ({"CLOSE_WEBHOOK_SIGNATURE_KEY": KEY, "QUEUE_URL": "  "}, "QUEUE_URL"),
         (
             {**QUEUE, "CLOSE_WEBHOOK_SIGNATURE_KEY": KEY, "SIGNATURE_TOLERANCE_SECONDS": "-1"},

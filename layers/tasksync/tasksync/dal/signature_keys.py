@@ -31,6 +31,10 @@ class SignatureKeysUnavailable(TaskSyncError):
     """The keys could not be read (Secrets Manager failed, or the secret is not a JSON map)."""
 
 
+class SignatureKeyInvalid(SignatureKeysUnavailable):
+    """A key is not what Close issues (64 hex characters): a configuration error."""
+
+
 class SignatureKeys(Protocol):
     def key_for(self, subscription_id: str) -> str | None:
         """The hex signature key of this subscription, or None when it is not ours."""
