@@ -26,9 +26,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from tasksync.dal.event_message import WebhookQueue
-from tasksync.dal.signature_keys import SecretSignatureKeys, SignatureKeys, SignatureKeysUnavailable, SingleSignatureKey
+from tasksync.dal.signature_keys import (
+    SecretSignatureKeys,
+    SignatureKeyInvalid,
+    SignatureKeys,
+    SignatureKeysUnavailable,
+    SingleSignatureKey,
+)
 from tasksync.errors import InvalidInput
-from tasksync.logic.signature import SignatureVerdict, verify
+from tasksync.logic.signature import MIN_TOLERANCE_SECONDS, SignatureVerdict, verify
 from tasksync.models.envelope import WebhookEvent, parse_envelope
 from tasksync.receiver_settings import ReceiverSettings
 
@@ -57,7 +63,7 @@ class WebhookResponse:
 
     status: int
     body: dict[str, str]
-    # accepted | ignored | rejected | failed: one metric each.
+    # accepted | ignored | stale | rejected | failed | misconfigured: one metric each.
     outcome: str
     # Why, in a word or two: "missing_signature", "stale_timestamp", "queue_write_failed", ...
     reason: str
@@ -83,7 +89,6 @@ class WebhookResponse:
 _VERDICT_REASONS: dict[str, str] = {
     SignatureVerdict.MISSING: "missing_signature",
     SignatureVerdict.MALFORMED: "malformed_timestamp",
-    SignatureVerdict.STALE: "stale_timestamp",
     SignatureVerdict.MISMATCH: "signature_mismatch",
 }
 
@@ -107,6 +112,16 @@ def _header(headers: Mapping[str, Any], name: str) -> str | None:
                 value = candidate
                 break
     return value if isinstance(value, str) else None
+
+
+def declared_length(value: str | None) -> int | None:
+    """A Content-Length value as a number, or None when it is not one.
+
+    ASCII digits only: "²".isdigit() is true but int() refuses it, and int() reads
+    "١٠٠٠٠٠٠" (Arabic-Indic digits) as a million.
+    """
+    text = (value or "").strip()
+    return int(text) if text.isascii() and text.isdigit() else None
 
 
 def _reject_constant(name: str) -> Any:
@@ -137,12 +152,22 @@ class WebhookReceiver:
         tolerance_seconds: int = 300,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        if tolerance_seconds < MIN_TOLERANCE_SECONDS:
+            raise ValueError(f"tolerance_seconds must be at least {MIN_TOLERANCE_SECONDS}")
         self._keys = keys
         self._queue = queue
         self._tolerance = tolerance_seconds
         self._clock = clock
 
     def handle(self, http_event: Mapping[str, Any]) -> WebhookResponse:
+        try:
+            return self._answer(http_event)
+        except Exception as exc:  # a defect: answered and reported here rather than escaping the handler
+            return WebhookResponse(
+                status=500, body={"message": "internal error"}, outcome="failed", reason="unexpected_error", error=exc
+            )
+
+    def _answer(self, http_event: Mapping[str, Any]) -> WebhookResponse:
         method = ((http_event.get("requestContext") or {}).get("http") or {}).get("method")
         if isinstance(method, str) and method.upper() != "POST":
             return _rejected(405, "only POST is accepted", "method_not_allowed")
@@ -163,6 +188,15 @@ class WebhookReceiver:
         subscription_id = parsed.get("subscription_id") if isinstance(parsed, dict) else None
         try:
             verdict = self._verify(subscription_id, timestamp, signature, body)
+        except SignatureKeyInvalid as exc:
+            # A key Close could never have issued: nothing verifies until an operator fixes it.
+            return WebhookResponse(
+                status=503,
+                body={"message": "temporarily unable to verify deliveries; retry later"},
+                outcome="misconfigured",
+                reason="signature_key_malformed",
+                error=exc,
+            )
         except SignatureKeysUnavailable as exc:
             # Our fault, not the sender's: a 5xx makes Close retry once the secret is readable.
             return WebhookResponse(
@@ -171,6 +205,17 @@ class WebhookReceiver:
                 outcome="failed",
                 reason="signature_keys_unavailable",
                 error=exc,
+            )
+        if verdict == SignatureVerdict.STALE:
+            # Authentic but too old to rule out a replay: not queued (the reconciler recovers the
+            # event from Close's event log), and a 2xx so that Close stops retrying it.
+            return WebhookResponse(
+                status=200,
+                body={"status": "stale"},
+                outcome="stale",
+                reason="stale_timestamp",
+                subscription_id=subscription_id if isinstance(subscription_id, str) else None,
+                signature_age_seconds=self._clock() - int(timestamp),
             )
         if verdict != SignatureVerdict.VALID:
             return _unauthorized(_VERDICT_REASONS.get(verdict, verdict))
@@ -242,8 +287,8 @@ class WebhookReceiver:
     def _read_body(http_event: Mapping[str, Any], headers: Mapping[str, Any]) -> bytes | WebhookResponse:
         """The raw body bytes, size-checked before decoding; or the 400/413 answer."""
         too_large = _rejected(413, f"body larger than {MAX_BODY_BYTES} bytes", "body_too_large")
-        declared = _header(headers, "content-length")
-        if declared is not None and declared.strip().isdigit() and int(declared) > MAX_BODY_BYTES:
+        declared = declared_length(_header(headers, "content-length"))
+        if declared is not None and declared > MAX_BODY_BYTES:
             return too_large
         raw = http_event.get("body")
         if raw is None:

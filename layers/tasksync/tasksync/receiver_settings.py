@@ -11,9 +11,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from tasksync.errors import InvalidInput
+from tasksync.logic.signature import MIN_TOLERANCE_SECONDS, is_signature_key
 
 DEFAULT_SIGNATURE_TOLERANCE_SECONDS = 300
-MIN_SIGNATURE_TOLERANCE_SECONDS = 0
 
 
 def _text(environ: Mapping[str, str], name: str) -> str | None:
@@ -55,11 +55,15 @@ class ReceiverSettings:
             environ,
             "SIGNATURE_TOLERANCE_SECONDS",
             DEFAULT_SIGNATURE_TOLERANCE_SECONDS,
-            MIN_SIGNATURE_TOLERANCE_SECONDS,
+            MIN_TOLERANCE_SECONDS,
         )
         queue_url = _text(environ, "QUEUE_URL")
+        if key is not None and not is_signature_key(key.strip()):
+            raise InvalidInput(
+                "CLOSE_WEBHOOK_SIGNATURE_KEY", "must be the subscription's signature_key: 64 hex characters"
+            )
         if key is None and secret_arn is None:
             raise InvalidInput("SIGNATURE_KEYS_SECRET_ARN", "is not set (nor CLOSE_WEBHOOK_SIGNATURE_KEY)")
         if queue_url is None:
             raise InvalidInput("QUEUE_URL", "is not set")
-        return cls(queue_url, key, secret_arn, tolerance)
+        return cls(queue_url, key.strip() if key else None, secret_arn, tolerance)

@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 from tasksync.errors import TaskSyncError
+from tasksync.logic.signature import is_signature_key
 
 if TYPE_CHECKING:
     from mypy_boto3_secretsmanager import SecretsManagerClient
@@ -49,6 +50,8 @@ class SingleSignatureKey:
     """One key for any subscription: CLOSE_WEBHOOK_SIGNATURE_KEY in local runs."""
 
     def __init__(self, key_hex: str) -> None:
+        if not is_signature_key(key_hex.strip()):
+            raise SignatureKeyInvalid("CLOSE_WEBHOOK_SIGNATURE_KEY is not 64 hex characters")
         self._key = key_hex.strip()
 
     def key_for(self, subscription_id: str) -> str | None:
@@ -81,7 +84,12 @@ class SignatureKeyMap:
 
 
 def parse_key_map(value: Any) -> SignatureKeyMap:
-    """Validate the decoded secret: a JSON object of non-empty strings."""
+    """Validate the decoded secret: a JSON object of subscription id to a 64-hex-character key.
+
+    A key of any other shape (pasted with quotes or `0x`, cut short) could never verify a
+    delivery: every real one would get a 401 until Close pauses the subscription. So it is a
+    configuration error, raised for the whole secret.
+    """
     if not isinstance(value, dict):
         raise SignatureKeysUnavailable("the signature-keys secret is not a JSON object")
     keys: dict[str, str] = {}
@@ -89,6 +97,8 @@ def parse_key_map(value: Any) -> SignatureKeyMap:
         if not isinstance(subscription_id, str) or not isinstance(key, str) or not key.strip():
             # Name the subscription, never the value.
             raise SignatureKeysUnavailable(f"the signature key of {subscription_id!s:.64} is not a non-empty string")
+        if not is_signature_key(key.strip()):
+            raise SignatureKeyInvalid(f"the signature key of {subscription_id:.64} is not 64 hex characters")
         keys[subscription_id] = key.strip()
     return SignatureKeyMap(keys)
 

@@ -1,4 +1,4 @@
-"""Close webhook signatures (shared/research/close-api.md §3).
+"""Close webhook signatures (docs/upstream-apis.md, "Close webhook signatures").
 
 `close-sig-hash` = hex HMAC-SHA256 keyed with ``bytes.fromhex(signature_key)`` over the
 `close-sig-timestamp` header followed directly by the raw body bytes (no separator).
@@ -8,7 +8,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from enum import StrEnum
+
+# A subscription's `signature_key` as Close issues it: 32 bytes, hex-encoded.
+_SIGNATURE_KEY = re.compile(r"[0-9a-fA-F]{64}")
+# Below this the window is too narrow for clock skew and API Gateway's own latency, and 0
+# (no window) would let a captured delivery be replayed once its idempotency records expire.
+MIN_TOLERANCE_SECONDS = 60
 
 
 class SignatureVerdict(StrEnum):
@@ -17,6 +24,11 @@ class SignatureVerdict(StrEnum):
     MALFORMED = "malformed"
     STALE = "stale"
     MISMATCH = "mismatch"
+
+
+def is_signature_key(text: str) -> bool:
+    """Whether ``text`` has the shape of a Close `signature_key` (64 hex characters)."""
+    return _SIGNATURE_KEY.fullmatch(text) is not None
 
 
 def sign(signature_key_hex: str, timestamp: str, body: bytes) -> str:
@@ -46,7 +58,7 @@ def verify(
         return SignatureVerdict.MISMATCH
     if not hmac.compare_digest(expected, signature.strip().lower().encode("ascii", "replace").decode()):
         return SignatureVerdict.MISMATCH
-    if tolerance_seconds and abs(now - int(timestamp)) > tolerance_seconds:
+    if abs(now - int(timestamp)) > tolerance_seconds:
         # Checked after the digest, so that a forged timestamp cannot probe the window.
         return SignatureVerdict.STALE
     return SignatureVerdict.VALID
