@@ -20,7 +20,7 @@ def template() -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def emitted() -> set[str]:
     """The metric names the handler counts its outcomes under."""
-    handler = load_handler("webhook")
+    handler = load_handler("receiver")
     return set(handler._METRIC_BY_OUTCOME.values())
 
 

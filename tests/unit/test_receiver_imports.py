@@ -50,7 +50,7 @@ def test_the_receiver_answers_a_delivery_without_importing_pydantic() -> None:
     environment = {
         "PATH": os.environ.get("PATH", ""),
         "PYTHONPATH": os.pathsep.join(
-            [str(REPO_ROOT / "functions" / "webhook"), str(REPO_ROOT / "layers" / "tasksync")]
+            [str(REPO_ROOT / "functions" / "receiver"), str(REPO_ROOT / "layers" / "tasksync")]
         ),
         "AWS_DEFAULT_REGION": "us-east-1",
         "AWS_ACCESS_KEY_ID": "test",

@@ -1,6 +1,6 @@
 """The Close webhook receiver: verify, validate, enqueue, answer. No Lambda imports here.
 
-`WebhookReceiver.handle` takes an API Gateway HTTP API (payload v2) event and returns a
+`Receiver.handle` takes an API Gateway HTTP API (payload v2) event and returns a
 `WebhookResponse`. The order of the checks is the point:
 
 1. size (413), before anything is decoded or parsed;
@@ -143,7 +143,7 @@ def _parse_json(body: bytes) -> Any:
         return None
 
 
-class WebhookReceiver:
+class Receiver:
     def __init__(
         self,
         *,
@@ -347,7 +347,7 @@ def build_receiver(
     sqs_client: SQSClient,
     secrets_client: SecretsManagerClient | None = None,
     clock: Callable[[], float] = time.time,
-) -> WebhookReceiver:
+) -> Receiver:
     """The receiver for these settings: CLOSE_WEBHOOK_SIGNATURE_KEY when set (local runs), else
     the per-subscription keys in the SIGNATURE_KEYS_SECRET_ARN secret. Raises InvalidInput."""
     keys: SignatureKeys
@@ -357,7 +357,7 @@ def build_receiver(
         keys = SecretSignatureKeys(settings.signature_keys_secret_arn, secrets_client=secrets_client)
     else:
         raise InvalidInput("SIGNATURE_KEYS_SECRET_ARN", "is not set (nor CLOSE_WEBHOOK_SIGNATURE_KEY)")
-    return WebhookReceiver(
+    return Receiver(
         keys=keys,
         queue=WebhookQueue(sqs_client, settings.queue_url),
         tolerance_seconds=settings.signature_tolerance_seconds,
