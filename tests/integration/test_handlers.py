@@ -123,7 +123,6 @@ def stack(
         "CLOSE_API_KEY_SECRET_ARN": arns["CloseApiKeySecret"],
         "CHARTMOGUL_API_KEY_SECRET_ARN": arns["ChartMogulApiKeySecret"],
         "SIGNATURE_KEYS_SECRET_ARN": arns["SignatureKeysSecret"],
-        "SIGNATURE_TOLERANCE_SECONDS": "0",  # the events/ files are signed with 2025 timestamps
         "ASSIGNEE_MAP": json.dumps({REP: REP}),
         "DEFAULT_ASSIGNEE": REP,
         "RETRY_BASE_SECONDS": "30",

@@ -63,7 +63,7 @@ def banner(stack: LocalStack) -> str:
             f"  {python} -m tasksync_dev.local.sample",
             "    creates a task in the sandbox Close, signs its webhook as Close does and posts it here;",
             "    --complete/--reopen/--delete TASK_ID change it, --curl prints curl commands instead.",
-            "    (It signs at send time: a saved curl command is refused after SIGNATURE_TOLERANCE_SECONDS.)",
+            "    (It signs at send time: a saved curl command is not queued after SIGNATURE_TOLERANCE_SECONDS.)",
         ]
     else:
         lines += [

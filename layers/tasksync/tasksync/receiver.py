@@ -57,13 +57,24 @@ class WebhookEventQueue(Protocol):
         ...
 
 
+# The metric each outcome is counted under (template.yaml's alarms and dashboard read them).
+METRIC_BY_OUTCOME = {
+    "accepted": "WebhooksAccepted",
+    "ignored": "WebhooksIgnored",
+    "stale": "WebhooksStale",
+    "rejected": "WebhooksRejected",
+    "failed": "WebhooksFailed",
+    "misconfigured": "WebhooksMisconfigured",
+}
+
+
 @dataclass(frozen=True)
 class WebhookResponse:
     """The answer to one delivery, plus what the handler logs and counts (never sent)."""
 
     status: int
     body: dict[str, str]
-    # accepted | ignored | stale | rejected | failed | misconfigured: one metric each.
+    # A key of METRIC_BY_OUTCOME.
     outcome: str
     # Why, in a word or two: "missing_signature", "stale_timestamp", "queue_write_failed", ...
     reason: str
