@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from tasksync.dal.signature_keys import is_signature_key
 from tasksync.errors import InvalidInput
-from tasksync.logic.signature import MIN_TOLERANCE_SECONDS, is_signature_key
+from tasksync.logic.signature import MIN_TOLERANCE_SECONDS
 
 DEFAULT_SIGNATURE_TOLERANCE_SECONDS = 300
 

@@ -8,12 +8,12 @@ for any subscription. No key is ever logged or put in an error message.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 from tasksync.errors import TaskSyncError
-from tasksync.logic.signature import is_signature_key
 
 if TYPE_CHECKING:
     from mypy_boto3_secretsmanager import SecretsManagerClient
@@ -26,6 +26,16 @@ UNKNOWN_ID_REFRESH_SECONDS = 60
 # The receiver tries every key only for bodies with no readable subscription id; a deployment
 # has one subscription, or a few during a key rotation.
 MAX_CANDIDATE_KEYS = 10
+
+
+# A subscription's `signature_key` as Close issues it: 32 bytes, hex-encoded
+# (docs/upstream-apis.md, "Close webhook signatures").
+_SIGNATURE_KEY = re.compile(r"[0-9a-fA-F]{64}")
+
+
+def is_signature_key(text: str) -> bool:
+    """Whether ``text`` has the shape of a Close `signature_key` (64 hex characters)."""
+    return _SIGNATURE_KEY.fullmatch(text) is not None
 
 
 class SignatureKeysUnavailable(TaskSyncError):

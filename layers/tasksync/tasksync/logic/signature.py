@@ -8,11 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import re
 from enum import StrEnum
 
-# A subscription's `signature_key` as Close issues it: 32 bytes, hex-encoded.
-_SIGNATURE_KEY = re.compile(r"[0-9a-fA-F]{64}")
 # Below this the window is too narrow for clock skew and API Gateway's own latency, and 0
 # (no window) would let a captured delivery be replayed once its idempotency records expire.
 MIN_TOLERANCE_SECONDS = 60
@@ -24,11 +21,6 @@ class SignatureVerdict(StrEnum):
     MALFORMED = "malformed"
     STALE = "stale"
     MISMATCH = "mismatch"
-
-
-def is_signature_key(text: str) -> bool:
-    """Whether ``text`` has the shape of a Close `signature_key` (64 hex characters)."""
-    return _SIGNATURE_KEY.fullmatch(text) is not None
 
 
 def sign(signature_key_hex: str, timestamp: str, body: bytes) -> str:
