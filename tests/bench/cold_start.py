@@ -29,7 +29,7 @@ BUILD_DIR = REPO_ROOT / ".aws-sam" / "build"
 LAYER_CACHE = REPO_ROOT / ".tools" / "bench" / "layer-x86_64"
 REQUIREMENTS = REPO_ROOT / "layers" / "tasksync" / "requirements.txt"
 
-# Goals of issue 6: receiver ≤ 1.3× `import boto3`, worker and reconciler ≤ 2×.
+# Goals: receiver ≤ 1.3× `import boto3`, worker and reconciler ≤ 2×.
 FUNCTIONS = {
     "receiver": ("ReceiverFunction", 1.3, "_get_receiver"),
     "worker": ("WorkerFunction", 2.0, "get_worker"),

@@ -1,4 +1,4 @@
-"""Close webhook signatures against the research's test vectors (close-api.md F-16)."""
+"""Close webhook signatures against test vectors (docs/upstream-apis.md, "Close webhook signatures")."""
 
 from __future__ import annotations
 

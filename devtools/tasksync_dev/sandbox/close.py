@@ -4,10 +4,10 @@ It plays two roles. Over HTTP (under ``/api/v1``, trailing slashes like Close) i
 calls our client makes: tasks, users, leads, task-completed activities, the event log and
 webhook subscriptions. In Python it is "a sales rep using Close": ``create_task``,
 ``complete_task``, ``delete_lead``... and every such change appends the events Close would
-log (shared/research/close-api.md §2.5, §2.6, §5), so the reconciler and the webhook path see
+log (docs/upstream-apis.md, "Close event log"), so the reconciler and the webhook path see
 the same event stream they would see in production.
 
-Facts the research marks UNVERIFIED are simulated one plausible way and say so where it happens.
+Facts Close does not document (docs/upstream-apis.md) are simulated one plausible way and say so where it happens.
 """
 
 from __future__ import annotations
@@ -29,15 +29,15 @@ from tasksync_dev.sandbox._server import RateWindow, Request, Response, Simulato
 
 BASE_PATH = "/api/v1"
 ORGANIZATION_ID = "orga_SandboxOrganization0000000000000000000000"
-EVENT_PAGE_MAX = 50  # "capped at and defaulting to 50" (research §5)
-TASK_PAGE_MAX = 100  # `_limit` default 100; above it Close answers 400 (research §8)
-PRIVATE_DATA_SECONDS = 3600  # non-admins see event `data` for one hour only (research §5)
-MAX_SUBSCRIPTIONS = 40  # per organization (research §2.3)
+EVENT_PAGE_MAX = 50  # "capped at and defaulting to 50" (upstream-apis.md, "Close event log")
+TASK_PAGE_MAX = 100  # `_limit` default 100; above it Close answers 400 (upstream-apis.md)
+PRIVATE_DATA_SECONDS = 3600  # non-admins see event `data` for one hour only (upstream-apis.md)
+MAX_SUBSCRIPTIONS = 40  # per organization (upstream-apis.md, "Close webhook subscriptions")
 NOMINAL_RATE_LIMIT = 100.0  # what the RateLimit header advertises when no limit is configured
 
-# Filter combinations the event log accepts (research §5, OAS). `date_updated` ranges may be
+# Filter combinations the event log accepts (upstream-apis.md, "Close event log"). `date_updated` ranges may be
 # added to any of them. The empty set (no filter) is the plain newest-first listing.
-# UNVERIFIED: `object_type` without `action` is not in Close's list, so we answer 400.
+# Not documented: `object_type` without `action` is not in Close's list, so we answer 400.
 EVENT_FILTER_KEYS = ("object_type", "object_id", "action", "lead_id", "user_id", "request_id")
 SUPPORTED_EVENT_FILTERS = frozenset(
     frozenset(combo)
@@ -312,7 +312,7 @@ class CloseSimulator(SimulatorServer):
     ) -> dict[str, Any]:
         """A lead with one contact per email and custom fields keyed by `cf_...` id.
 
-        Custom fields come back as flat `custom.cf_...` keys, as Close returns them (F-15).
+        Custom fields come back as flat `custom.cf_...` keys, as Close returns them.
         Only the `lead created` event is logged (Close would also log one per contact).
         """
         with self.lock:
@@ -373,7 +373,7 @@ class CloseSimulator(SimulatorServer):
 
     def _lead_view(self, lead: dict[str, Any]) -> dict[str, Any]:
         view = copy.deepcopy(lead)
-        # Since 2024-06 the Lead API embeds incomplete tasks only (D-CL-2024-06-07).
+        # Since 2024-06 the Lead API embeds incomplete tasks only (upstream-apis.md, "Close tasks").
         view["tasks"] = [
             copy.deepcopy(task)
             for task in self._tasks.values()
@@ -416,7 +416,7 @@ class CloseSimulator(SimulatorServer):
         is_complete: bool = False,
         **fields: Any,
     ) -> dict[str, Any]:
-        """Create a task as a rep would; logs `task.<type>` `created` (F-1)."""
+        """Create a task as a rep would; logs `task.<type>` `created` (as events/payloads/close-task-created.json)."""
         with self.lock:
             lead = self._leads.get(lead_id)
             if lead is None:
@@ -475,7 +475,7 @@ class CloseSimulator(SimulatorServer):
         """Patch a task; logs `updated`, and the completion cascade when `is_complete` flips.
 
         Completing logs task `updated`, task `completed` and `activity.task_completed`
-        `created` (D-EVT: the activity "also triggers `completed` and `updated` on task").
+        `created` (Close event types: the activity "also triggers `completed` and `updated` on task").
         Reopening logs task `updated` and `activity.task_completed` `deleted`.
         """
         with self.lock:
@@ -532,7 +532,7 @@ class CloseSimulator(SimulatorServer):
     def _record_completion(
         self, task: dict[str, Any], actor: str | None, request_id: str, meta: dict[str, Any]
     ) -> None:
-        # UNVERIFIED (research §12.3): the exact `completed` payload. We send the task as
+        # Not documented (upstream-apis.md, "Close tasks"): the exact `completed` payload. We send the task as
         # `data` with no changed_fields, like a create.
         self._record_event(
             object_type=f"task.{task['_type']}",
@@ -648,7 +648,7 @@ class CloseSimulator(SimulatorServer):
             if problem:
                 return problem
             for existing in self._subscriptions.values():
-                # UNVERIFIED trigger (research §2.3): we refuse a second *active* subscription
+                # Undocumented trigger (upstream-apis.md, "Duplicates"): we refuse a second *active* subscription
                 # to the same URL, with the id in the message as Close's answer carries it.
                 if existing["url"] == body["url"] and existing["status"] == "active":
                     return _bad_request(f"Duplicate active subscription already exists: {existing['id']}")
@@ -730,7 +730,7 @@ class CloseSimulator(SimulatorServer):
             return [copy.deepcopy(e) for e in self._events if (e["object_type"], e["action"]) in selectors]
 
     def webhook_envelope(self, event: dict[str, Any], subscription_id: str) -> dict[str, Any]:
-        """What a delivery's body holds. Deliveries carry full data even for non-admins (D-WH)."""
+        """What a delivery's body holds. Deliveries carry full data even for non-admins (Close webhooks)."""
         return {"subscription_id": subscription_id, "event": event}
 
     def signed_delivery(
@@ -782,7 +782,7 @@ class CloseSimulator(SimulatorServer):
         return f"limit={limit:g}, remaining={remaining:g}, reset={reset:.3g}"
 
     def rate_limited(self) -> Response:
-        """429 with both headers Close guarantees (research §8).
+        """429 with both headers Close guarantees (upstream-apis.md, "Close authentication and rate limits").
 
         ``reset`` is a decimal number of seconds; ``retry-after`` is whole seconds (RFC 7231).
         The body keeps the historic ``error.rate_reset`` shape old clients read.
@@ -840,7 +840,7 @@ class CloseSimulator(SimulatorServer):
         if "_type__in" in query:
             types: set[str] | None = {t.strip() for t in query["_type__in"].split(",") if t.strip()}
         else:
-            # "When not filtering by `_type`, only `lead` tasks are returned." (D-TASKS)
+            # "When not filtering by `_type`, only `lead` tasks are returned." (Close tasks)
             wanted = query.get("_type", "lead")
             types = None if wanted == "all" else {wanted}
         created_checks = _time_filters(query, "date_created")
@@ -882,7 +882,7 @@ class CloseSimulator(SimulatorServer):
             task_type=task_type,
             is_complete=bool(body.get("is_complete", False)),
         )
-        return Response(200, task)  # Close answers 200 (not 201) to a task create (OAS)
+        return Response(200, task)  # Close answers 200 (not 201) to a task create (Close's OpenAPI description)
 
     def _http_update_task(self, request: Request) -> Response:
         task_id = request.match["id"]
@@ -922,7 +922,7 @@ class CloseSimulator(SimulatorServer):
         view = self._lead_view(lead)
         fields = [f.strip() for f in request.query.get("_fields", "").split(",") if f.strip()]
         if fields:
-            # `custom` selects every `custom.cf_...` key; `custom.cf_x` selects one (D-LEADS).
+            # `custom` selects every `custom.cf_...` key; `custom.cf_x` selects one (Close leads).
             view = {
                 key: value
                 for key, value in view.items()
@@ -1028,7 +1028,7 @@ class CloseSimulator(SimulatorServer):
         if "events" in changes:
             changes["events"] = [self._selector(item) for item in changes["events"]]
         if changes.get("status") == "paused" and subscription["status"] != "paused":
-            changes["pause_reason"] = "api"  # F-6: a pause through the API
+            changes["pause_reason"] = "api"  # a pause through the API (upstream-apis.md)
         elif changes.get("status") == "active":
             changes["pause_reason"] = None
         subscription.update(changes, date_updated=_event_time(self._tick()))

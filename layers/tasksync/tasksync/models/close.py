@@ -1,7 +1,7 @@
 """Close CRM objects: the webhook envelope, events, tasks, users, leads and subscriptions.
 
-Shapes follow the real payloads in shared/research/close-api.md (F-1, F-2, F-9, F-12, F-13,
-F-15, F-5b). Unknown fields are ignored: Close adds fields without notice.
+Shapes follow Close's documented examples and real payloads (docs/upstream-apis.md; events/payloads/).
+Unknown fields are ignored: Close adds fields without notice.
 """
 
 from __future__ import annotations
