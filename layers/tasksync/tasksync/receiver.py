@@ -199,22 +199,15 @@ class Receiver:
         subscription_id = parsed.get("subscription_id") if isinstance(parsed, dict) else None
         try:
             verdict = self._verify(subscription_id, timestamp, signature, body)
-        except SignatureKeyInvalid as exc:
-            # A key Close could never have issued: nothing verifies until an operator fixes it.
-            return WebhookResponse(
-                status=503,
-                body={"message": "temporarily unable to verify deliveries; retry later"},
-                outcome="misconfigured",
-                reason="signature_key_malformed",
-                error=exc,
-            )
         except SignatureKeysUnavailable as exc:
-            # Our fault, not the sender's: a 5xx makes Close retry once the secret is readable.
+            # Our fault, not the sender's: a 5xx makes Close retry once the secret is readable, or
+            # once an operator has fixed a key Close could never have issued (misconfigured).
+            malformed = isinstance(exc, SignatureKeyInvalid)
             return WebhookResponse(
                 status=503,
                 body={"message": "temporarily unable to verify deliveries; retry later"},
-                outcome="failed",
-                reason="signature_keys_unavailable",
+                outcome="misconfigured" if malformed else "failed",
+                reason="signature_key_malformed" if malformed else "signature_keys_unavailable",
                 error=exc,
             )
         if verdict == SignatureVerdict.STALE:
