@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tasksync.errors import InvalidInput
-from tasksync.receiver_settings import ReceiverSettings
+from tasksync.receiver_settings import VARIABLES, ReceiverSettings
 
 QUEUE = {"QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/tasksync-events.fifo"}
 KEY = "ab" * 32
@@ -71,3 +71,26 @@ def test_the_key_never_shows_in_repr_or_errors() -> None:
     with pytest.raises(InvalidInput) as caught:
         ReceiverSettings.from_env({**QUEUE, "CLOSE_WEBHOOK_SIGNATURE_KEY": KEY, "SIGNATURE_TOLERANCE_SECONDS": KEY})
     assert KEY not in str(caught.value)
+
+
+class _Recording(dict[str, str]):
+    """An environment that notes every variable looked up."""
+
+    def __init__(self, values: dict[str, str]) -> None:
+        super().__init__(values)
+        self.read: set[str] = set()
+
+    def get(self, key: str, default: object = None) -> object:  # type: ignore[override]
+        self.read.add(key)
+        return super().get(key, default)
+
+    def __contains__(self, key: object) -> bool:
+        self.read.add(str(key))
+        return super().__contains__(key)
+
+
+def test_variables_names_every_variable_the_receiver_reads() -> None:
+    # The local runner passes exactly these through to the receiver.
+    environ = _Recording({**QUEUE, "CLOSE_WEBHOOK_SIGNATURE_KEY": KEY})
+    ReceiverSettings.from_env(environ)
+    assert environ.read == VARIABLES

@@ -15,6 +15,10 @@ from tasksync.errors import InvalidInput
 from tasksync.logic.signature import MIN_TOLERANCE_SECONDS
 
 DEFAULT_SIGNATURE_TOLERANCE_SECONDS = 300
+# Every variable the receiver reads (the local runner passes these through, with SyncSettings').
+VARIABLES = frozenset(
+    {"QUEUE_URL", "CLOSE_WEBHOOK_SIGNATURE_KEY", "SIGNATURE_KEYS_SECRET_ARN", "SIGNATURE_TOLERANCE_SECONDS"}
+)
 
 
 def _text(environ: Mapping[str, str], name: str) -> str | None:
