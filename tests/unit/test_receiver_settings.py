@@ -94,3 +94,16 @@ def test_variables_names_every_variable_the_receiver_reads() -> None:
     environ = _Recording({**QUEUE, "CLOSE_WEBHOOK_SIGNATURE_KEY": KEY})
     ReceiverSettings.from_env(environ)
     assert environ.read == VARIABLES
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("5m", "invalid SIGNATURE_TOLERANCE_SECONDS: expected a whole number"),
+        ("30", "invalid SIGNATURE_TOLERANCE_SECONDS: expected a number of at least 60"),
+    ],
+)
+def test_errors_are_worded_as_the_other_settings_word_them(value: str, message: str) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        ReceiverSettings.from_env({**QUEUE, "CLOSE_WEBHOOK_SIGNATURE_KEY": KEY, "SIGNATURE_TOLERANCE_SECONDS": value})
+    assert str(caught.value) == message

@@ -34,10 +34,10 @@ def _integer(environ: Mapping[str, str], name: str, default: int, minimum: int) 
     digits = text.strip()
     unsigned = digits[1:] if digits[:1] in "+-" else digits
     if not (unsigned.isascii() and unsigned.isdigit()):
-        raise InvalidInput(name, "Input should be a valid integer, unable to parse string as an integer")
+        raise InvalidInput(name, "expected a whole number")
     value = int(digits)
     if value < minimum:
-        raise InvalidInput(name, f"Input should be greater than or equal to {minimum}")
+        raise InvalidInput(name, f"expected a number of at least {minimum}")
     return value
 
 
@@ -64,9 +64,7 @@ class ReceiverSettings:
         )
         queue_url = _text(environ, "QUEUE_URL")
         if key is not None and not is_signature_key(key.strip()):
-            raise InvalidInput(
-                "CLOSE_WEBHOOK_SIGNATURE_KEY", "must be the subscription's signature_key: 64 hex characters"
-            )
+            raise InvalidInput("CLOSE_WEBHOOK_SIGNATURE_KEY", "expected a signature_key: 64 hex characters")
         if key is None and secret_arn is None:
             raise InvalidInput("SIGNATURE_KEYS_SECRET_ARN", "is not set (nor CLOSE_WEBHOOK_SIGNATURE_KEY)")
         if queue_url is None:
