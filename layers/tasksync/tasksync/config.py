@@ -1,4 +1,4 @@
-"""The one configuration model, read from the environment.
+"""The configuration models, read from the environment: one per function, and one of everything.
 
 Every name here is part of the public contract documented in the README's configuration
 table. Secrets are ``SecretStr`` so that they never show up in a repr, a log line or a
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
@@ -39,59 +39,16 @@ CLOSE_TASK_TYPES = frozenset(
 )
 
 
-class SyncSettings(BaseModel):
-    """Settings for the worker, reconciler, local runner and CLI (the receiver's: receiver_settings)."""
+class _EnvironmentSettings(BaseModel):
+    """Shared by every settings model: parsing rules per variable and `from_env`.
 
-    model_config = ConfigDict(frozen=True, populate_by_name=True, extra="ignore")
+    The validators name fields that only some subclasses have (check_fields=False)."""
 
-    close_api_key: SecretStr | None = Field(default=None, alias="CLOSE_API_KEY")
-    close_api_url: str = Field(default=DEFAULT_CLOSE_API_URL, alias="CLOSE_API_URL")
-    chartmogul_api_key: SecretStr | None = Field(default=None, alias="CHARTMOGUL_API_KEY")
-    chartmogul_api_url: str = Field(default=DEFAULT_CHARTMOGUL_API_URL, alias="CHARTMOGUL_API_URL")
+    # defer_build: a model's validator is built when it first validates, so a function builds
+    # only its own settings model at cold start, not the other functions' and SyncSettings.
+    model_config = ConfigDict(frozen=True, populate_by_name=True, extra="ignore", defer_build=True)
 
-    # Close task `_type`s to mirror; others are ignored and counted.
-    task_types: frozenset[str] = Field(default=frozenset({"lead"}), alias="TASK_TYPES")
-    # Close user email -> ChartMogul user email.
-    assignee_map: dict[str, str] = Field(default_factory=dict, alias="ASSIGNEE_MAP")
-    default_assignee: str | None = Field(default=None, alias="DEFAULT_ASSIGNEE")
-
-    close_customer_field: str | None = Field(default=None, alias="CLOSE_CUSTOMER_FIELD")
-    chartmogul_data_source_uuid: str | None = Field(default=None, alias="CHARTMOGUL_DATA_SOURCE_UUID")
-    create_missing_customers: bool = Field(default=False, alias="CREATE_MISSING_CUSTOMERS")
-
-    reconcile_interval_seconds: int = Field(default=300, ge=1, alias="RECONCILE_INTERVAL_SECONDS")
-    auto_resume_webhook: bool = Field(default=False, alias="AUTO_RESUME_WEBHOOK")
-    # Sync-back: a completion or reopening done in ChartMogul is written back to Close, checked
-    # by every SYNC_BACK_EVERY_PASSES-th reconciler pass. Off by default (one-way sync).
-    sync_completion_back: bool = Field(default=False, alias="SYNC_COMPLETION_BACK")
-    sync_back_every_passes: int = Field(default=1, ge=1, le=1000, alias="SYNC_BACK_EVERY_PASSES")
-
-    # Deployment wiring (set by template.yaml or the local runner, not by users).
-    state_table: str = Field(default="tasksync-state", alias="STATE_TABLE")
-    idempotency_table: str = Field(default="tasksync-idempotency", alias="IDEMPOTENCY_TABLE")
-    queue_url: str | None = Field(default=None, alias="QUEUE_URL")
-    dlq_url: str | None = Field(default=None, alias="DLQ_URL")
-    close_api_key_secret_arn: str | None = Field(default=None, alias="CLOSE_API_KEY_SECRET_ARN")
-    chartmogul_api_key_secret_arn: str | None = Field(default=None, alias="CHARTMOGUL_API_KEY_SECRET_ARN")
-    signature_keys_secret_arn: str | None = Field(default=None, alias="SIGNATURE_KEYS_SECRET_ARN")
-
-    # Tuning.
-    customer_cache_ttl_seconds: int = Field(default=86400, ge=0, alias="CUSTOMER_CACHE_TTL_SECONDS")
-    create_lease_seconds: int = Field(default=120, ge=1, alias="CREATE_LEASE_SECONDS")
-    http_connect_timeout: float = Field(default=3.05, gt=0, alias="HTTP_CONNECT_TIMEOUT")
-    http_read_timeout: float = Field(default=10.0, gt=0, alias="HTTP_READ_TIMEOUT")
-    chartmogul_requests_per_second: float = Field(default=36.0, gt=0, alias="CHARTMOGUL_REQUESTS_PER_SECOND")
-    # Parked tasks are retried with capped exponential backoff: base * 2^(attempts-1), at most max.
-    park_retry_base_seconds: int = Field(default=60, ge=1, alias="PARK_RETRY_BASE_SECONDS")
-    park_retry_max_seconds: int = Field(default=6 * 3600, ge=1, alias="PARK_RETRY_MAX_SECONDS")
-    # A failed SQS record becomes visible again after a capped exponential backoff with jitter.
-    retry_base_seconds: int = Field(default=5, ge=0, alias="RETRY_BASE_SECONDS")
-    retry_max_seconds: int = Field(default=900, ge=0, le=43200, alias="RETRY_MAX_SECONDS")
-    # Longest a reconciler pass may run (local runner, CLI); in Lambda the function's remaining
-    # time, less a margin, bounds it as well.
-    reconcile_budget_seconds: float | None = Field(default=None, gt=0, alias="RECONCILE_BUDGET_SECONDS")
-
-    @field_validator("task_types", mode="before")
+    @field_validator("task_types", mode="before", check_fields=False)
     @classmethod
     def _split_task_types(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -110,7 +67,7 @@ class SyncSettings(BaseModel):
             return types
         return value
 
-    @field_validator("assignee_map", mode="before")
+    @field_validator("assignee_map", mode="before", check_fields=False)
     @classmethod
     def _parse_assignee_map(cls, value: Any) -> Any:
         parsed = value
@@ -140,6 +97,7 @@ class SyncSettings(BaseModel):
         "chartmogul_api_key_secret_arn",
         "signature_keys_secret_arn",
         mode="before",
+        check_fields=False,
     )
     @classmethod
     def _blank_is_unset(cls, value: Any) -> Any:
@@ -147,7 +105,7 @@ class SyncSettings(BaseModel):
             return None
         return value
 
-    @field_validator("close_api_url", "chartmogul_api_url")
+    @field_validator("close_api_url", "chartmogul_api_url", check_fields=False)
     @classmethod
     def _strip_trailing_slash(cls, value: str) -> str:
         if not value.startswith(("http://", "https://")):
@@ -155,8 +113,9 @@ class SyncSettings(BaseModel):
         return value.rstrip("/")
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str]) -> SyncSettings:
-        """Build settings from environment variables; raise InvalidInput naming the variable."""
+    def from_env(cls, environ: Mapping[str, str]) -> Self:
+        """Read this model's variables (and no others) from the environment; raise InvalidInput
+        naming the variable."""
         aliases = {field.alias for field in cls.model_fields.values() if field.alias}
         try:
             return cls.model_validate({name: environ[name] for name in aliases if name in environ})
@@ -165,6 +124,56 @@ class SyncSettings(BaseModel):
             name = str(first["loc"][0]) if first["loc"] else "configuration"
             # Never echo the input value: it may be a secret.
             raise InvalidInput(name, _expected_form(first)) from None
+
+    @classmethod
+    def variables(cls) -> frozenset[str]:
+        """The environment variables this model reads."""
+        return frozenset(field.alias for field in cls.model_fields.values() if field.alias)
+
+
+class HttpSettings(_EnvironmentSettings):
+    http_connect_timeout: float = Field(default=3.05, gt=0, alias="HTTP_CONNECT_TIMEOUT")
+    http_read_timeout: float = Field(default=10.0, gt=0, alias="HTTP_READ_TIMEOUT")
+
+
+class CloseApiSettings(HttpSettings):
+    """The Close client, and which Close task types to mirror (others are ignored and counted)."""
+
+    close_api_key: SecretStr | None = Field(default=None, alias="CLOSE_API_KEY")
+    close_api_key_secret_arn: str | None = Field(default=None, alias="CLOSE_API_KEY_SECRET_ARN")
+    close_api_url: str = Field(default=DEFAULT_CLOSE_API_URL, alias="CLOSE_API_URL")
+    task_types: frozenset[str] = Field(default=frozenset({"lead"}), alias="TASK_TYPES")
+
+
+class ChartMogulApiSettings(HttpSettings):
+    chartmogul_api_key: SecretStr | None = Field(default=None, alias="CHARTMOGUL_API_KEY")
+    chartmogul_api_key_secret_arn: str | None = Field(default=None, alias="CHARTMOGUL_API_KEY_SECRET_ARN")
+    chartmogul_api_url: str = Field(default=DEFAULT_CHARTMOGUL_API_URL, alias="CHARTMOGUL_API_URL")
+    chartmogul_requests_per_second: float = Field(default=36.0, gt=0, alias="CHARTMOGUL_REQUESTS_PER_SECOND")
+
+
+class StateTableSettings(_EnvironmentSettings):
+    state_table: str = Field(default="tasksync-state", alias="STATE_TABLE")
+
+
+class ApiSettings(CloseApiSettings, ChartMogulApiSettings, StateTableSettings):
+    """Both APIs and the state table: what the engine and the reconciler have in common."""
+
+
+class EngineSettings(ApiSettings):
+    """What the engine (TaskSync and its resolvers) reads."""
+
+    # Close user email -> ChartMogul user email.
+    assignee_map: dict[str, str] = Field(default_factory=dict, alias="ASSIGNEE_MAP")
+    default_assignee: str | None = Field(default=None, alias="DEFAULT_ASSIGNEE")
+    close_customer_field: str | None = Field(default=None, alias="CLOSE_CUSTOMER_FIELD")
+    chartmogul_data_source_uuid: str | None = Field(default=None, alias="CHARTMOGUL_DATA_SOURCE_UUID")
+    create_missing_customers: bool = Field(default=False, alias="CREATE_MISSING_CUSTOMERS")
+    customer_cache_ttl_seconds: int = Field(default=86400, ge=0, alias="CUSTOMER_CACHE_TTL_SECONDS")
+    create_lease_seconds: int = Field(default=120, ge=1, alias="CREATE_LEASE_SECONDS")
+    # Parked tasks are retried with capped exponential backoff: base * 2^(attempts-1), at most max.
+    park_retry_base_seconds: int = Field(default=60, ge=1, alias="PARK_RETRY_BASE_SECONDS")
+    park_retry_max_seconds: int = Field(default=6 * 3600, ge=1, alias="PARK_RETRY_MAX_SECONDS")
 
     def chartmogul_assignee_for(self, close_email: str | None) -> str | None:
         """The ChartMogul assignee to try first for a Close user's email (the assignee rule).
@@ -179,6 +188,43 @@ class SyncSettings(BaseModel):
         if not close_email or not close_email.strip():
             return self.default_assignee
         return self.assignee_map.get(close_email.strip().lower()) or close_email.strip()
+
+
+class WorkerSettings(EngineSettings):
+    """The worker function: the engine, plus its queues and idempotency table."""
+
+    idempotency_table: str = Field(default="tasksync-idempotency", alias="IDEMPOTENCY_TABLE")
+    queue_url: str | None = Field(default=None, alias="QUEUE_URL")
+    dlq_url: str | None = Field(default=None, alias="DLQ_URL")
+    # A failed SQS record becomes visible again after a capped exponential backoff with jitter.
+    retry_base_seconds: int = Field(default=5, ge=0, alias="RETRY_BASE_SECONDS")
+    retry_max_seconds: int = Field(default=900, ge=0, le=43200, alias="RETRY_MAX_SECONDS")
+
+
+class ReconcilerSettings(ApiSettings):
+    """The reconciler function: Close's event log and subscriptions, the state table, the queue,
+    and ChartMogul for the sync-back only (the worker applies the events the reconciler queues)."""
+
+    queue_url: str | None = Field(default=None, alias="QUEUE_URL")
+    # The event-log entries that can never be enqueued (poison events) go to the DLQ.
+    dlq_url: str | None = Field(default=None, alias="DLQ_URL")
+    signature_keys_secret_arn: str | None = Field(default=None, alias="SIGNATURE_KEYS_SECRET_ARN")
+    auto_resume_webhook: bool = Field(default=False, alias="AUTO_RESUME_WEBHOOK")
+    # The schedule's period (the template sets it from the same parameter as the schedule; the
+    # local runner schedules passes by it).
+    reconcile_interval_seconds: int = Field(default=300, ge=1, alias="RECONCILE_INTERVAL_SECONDS")
+    # Longest a reconciler pass may run (local runner, CLI); in Lambda the function's remaining
+    # time, less a margin, bounds it as well.
+    reconcile_budget_seconds: float | None = Field(default=None, gt=0, alias="RECONCILE_BUDGET_SECONDS")
+    # Sync-back: a completion or reopening done in ChartMogul is written back to Close, checked
+    # by every SYNC_BACK_EVERY_PASSES-th reconciler pass. Off by default (one-way sync).
+    sync_completion_back: bool = Field(default=False, alias="SYNC_COMPLETION_BACK")
+    sync_back_every_passes: int = Field(default=1, ge=1, le=1000, alias="SYNC_BACK_EVERY_PASSES")
+
+
+class SyncSettings(WorkerSettings, ReconcilerSettings):
+    """What the local runner and the CLI read (they play all three functions). The receiver's
+    own variables are read without pydantic: tasksync.receiver_settings (its VARIABLES)."""
 
 
 # pydantic's error types -> the form a variable expects, in our words ("Input should be a valid

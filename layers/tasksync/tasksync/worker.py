@@ -1,6 +1,6 @@
 """The worker's per-record logic: one SQS record carries one Close event to the engine.
 
-The handler (functions/worker/app.py) stays thin: it wires Powertools' batch processor to
+The handler (functions/worker/app.py) stays thin: it feeds the batch (tasksync.batch) to
 `Worker.process_record`. Here we decide, per record:
 - a malformed message goes straight to the DLQ with its reason (nothing is lost, and one bad
   message never blocks its task's queue group for days);
@@ -25,7 +25,7 @@ from aws_lambda_powertools.utilities.idempotency import (
 )
 from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 
-from tasksync.config import SyncSettings
+from tasksync.config import WorkerSettings
 from tasksync.dal.queue import QueuedEvent
 from tasksync.errors import ConcurrentUpdate, InvalidInput, LeaseHeld, RetryableApiError
 from tasksync.logic.results import ApplyResult, Outcome
@@ -117,7 +117,7 @@ class Worker:
     def __init__(
         self,
         *,
-        settings: SyncSettings,
+        settings: WorkerSettings,
         engine: TaskSync,
         sqs: SQSClient,
         dynamodb: DynamoDBClient,

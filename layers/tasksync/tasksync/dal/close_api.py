@@ -18,7 +18,7 @@ from urllib.parse import quote
 
 import requests
 
-from tasksync.config import SyncSettings
+from tasksync.config import CloseApiSettings
 from tasksync.dal._http import JsonApiClient
 from tasksync.errors import ApiError, InvalidInput, RateLimited
 from tasksync.models._parsing import parse_model
@@ -137,7 +137,7 @@ class CloseClient(JsonApiClient):
         )
 
     @classmethod
-    def from_settings(cls, settings: SyncSettings, api_key: str) -> CloseClient:
+    def from_settings(cls, settings: CloseApiSettings, api_key: str) -> CloseClient:
         return cls(
             base_url=settings.close_api_url,
             api_key=api_key,
