@@ -3,8 +3,8 @@
     python events/generate.py           # rewrite the files
     python events/generate.py --check   # exit 1 if a file differs from what this script makes
 
-The Close payloads come from events/payloads/ (real webhooks captured in the research, F-1 to
-F-3); the completed and deleted events are derived from F-1 as described in events/README.md.
+The Close payloads come from events/payloads/ (real captured webhooks, see events/README.md);
+the completed and deleted events are derived from close-task-created.json as described there.
 Webhook bodies are signed with the sandbox signature key below, like Close signs them.
 """
 
@@ -95,7 +95,7 @@ def signed_webhook(envelope: dict[str, Any], *, timestamp: int, request_id: str)
 
 
 def completed_envelope(created: dict[str, Any]) -> dict[str, Any]:
-    """F-1's task, completed the next morning by its assignee (derived, see README)."""
+    """The created task, completed the next morning by its assignee (derived, see README)."""
     envelope = copy.deepcopy(created)
     event = envelope["event"]
     when = "2025-03-01T09:12:03.114000"
@@ -115,7 +115,7 @@ def completed_envelope(created: dict[str, Any]) -> dict[str, Any]:
 
 
 def deleted_envelope(created: dict[str, Any]) -> dict[str, Any]:
-    """F-1's task, deleted: `data` is null and `previous_data` holds the whole object (D-EV)."""
+    """The created task, deleted: `data` is null and `previous_data` holds the whole object (Close event log)."""
     envelope = copy.deepcopy(created)
     event = envelope["event"]
     when = "2025-03-03T14:02:30.871000"

@@ -16,7 +16,7 @@ from aws_lambda_powertools.logging import Logger
 from aws_lambda_powertools.metrics import Metrics, MetricUnit
 
 from tasksync import wiring
-from tasksync.receiver import Receiver, WebhookResponse
+from tasksync.receiver import METRIC_BY_OUTCOME, Receiver, WebhookResponse
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -27,13 +27,6 @@ logger = Logger()
 metrics = Metrics(
     namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "TaskSync"), service=os.environ.get("STACK_NAME")
 )
-
-_METRIC_BY_OUTCOME = {
-    "accepted": "WebhooksAccepted",
-    "ignored": "WebhooksIgnored",
-    "rejected": "WebhooksRejected",
-    "failed": "WebhooksFailed",
-}
 
 _receiver: Receiver | None = None
 
@@ -50,7 +43,7 @@ def _record(response: WebhookResponse) -> None:
     if response.event_id:
         # Set only once the signature holds: an unverified id is attacker-controlled text.
         logger.set_correlation_id(response.event_id)
-    metrics.add_metric(name=_METRIC_BY_OUTCOME[response.outcome], unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name=METRIC_BY_OUTCOME[response.outcome], unit=MetricUnit.Count, value=1)
     if response.signature_age_seconds is not None:
         metrics.add_metric(name="WebhookSignatureAge", unit=MetricUnit.Seconds, value=response.signature_age_seconds)
     details = {
@@ -63,10 +56,10 @@ def _record(response: WebhookResponse) -> None:
         "message_id": response.message_id,
         "signature_age_seconds": response.signature_age_seconds,
     }
-    if response.outcome == "failed":
+    if response.outcome in ("failed", "misconfigured"):
         logger.error("webhook not queued", extra=details, exc_info=response.error)
-    elif response.outcome == "rejected":
-        logger.warning("webhook rejected", extra=details)
+    elif response.outcome in ("rejected", "stale"):
+        logger.warning("webhook " + response.outcome, extra=details)
     else:
         logger.info("webhook " + response.outcome, extra=details)
 
@@ -78,9 +71,9 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         receiver = get_receiver()
     except Exception:
         logger.exception("receiver is misconfigured")
-        metrics.add_metric(name="WebhooksFailed", unit=MetricUnit.Count, value=1)
+        metrics.add_metric(name=METRIC_BY_OUTCOME["misconfigured"], unit=MetricUnit.Count, value=1)
         return {
-            "statusCode": 500,
+            "statusCode": 503,
             "headers": {"content-type": "application/json"},
             "body": '{"message":"receiver is not configured"}',
         }

@@ -26,7 +26,7 @@ IDEMPOTENCY_WRU_PER_EVENT = 2.0
 # send, receive, delete; a Close event is a few KB, far under one 64 KB chunk.
 SQS_REQUESTS_PER_EVENT = 3
 
-# Published no-code prices, found with the search tool (issue 6 asks for a named source).
+# Published no-code prices, each with a named source.
 MAKE_SOURCE = (
     "Make's help page *Changing your subscription* (https://www.make.com/en/help/general/"
     "changing-your-subscription--upgrading,-downgrading,-or-canceling-) works an example with the Core plan"

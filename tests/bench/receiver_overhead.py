@@ -1,6 +1,6 @@
 """Receiver warm overhead: one request's time in-process without the SQS call, and the SQS send alone.
 
-In-process, the real `Receiver` and the real `EventQueue` (message body, group and
+In-process, the real `Receiver` and the real `WebhookQueue` (message body, group and
 dedup ids) run against an in-memory stand-in for the SQS client that only records the call,
 so the time is ours, not the network's. The whole Lambda handler (Powertools logger and
 metrics, whose JSON goes to a discarded stdout) is timed the same way. The SQS send is then
@@ -22,10 +22,10 @@ from typing import Any
 
 import boto3
 
-from tasksync.dal.queue import EventQueue
+from tasksync.dal.event_message import WebhookQueue
 from tasksync.dal.signature_keys import SingleSignatureKey
 from tasksync.logic.signature import sign
-from tasksync.models.close import CloseEvent
+from tasksync.models.envelope import parse_event
 from tasksync.receiver import Receiver
 from tasksync_dev.local.moto_server import MotoServer
 from tests.bench.report import BenchResult, Measurement, markdown_table, ms, percentile
@@ -91,7 +91,7 @@ def _environment(values: dict[str, str]) -> Iterator[None]:
 
 def _in_process(requests: list[dict[str, Any]], now: int) -> tuple[list[float], list[float]]:
     sqs = RecordingSqsClient()
-    queue = EventQueue(sqs, "https://sqs.us-east-1.amazonaws.com/123456789012/bench.fifo")  # type: ignore[arg-type]
+    queue = WebhookQueue(sqs, "https://sqs.us-east-1.amazonaws.com/123456789012/bench.fifo")  # type: ignore[arg-type]
     receiver = Receiver(keys=SingleSignatureKey(SIGNATURE_KEY), queue=queue, clock=lambda: float(now))
     warm = len(requests) // 10
     handle_times = _time_each(receiver.handle(request) for request in requests)
@@ -126,11 +126,11 @@ def _sqs_send(requests: list[dict[str, Any]]) -> list[float]:
             aws_secret_access_key="bench",
         )
         url = create_queues(client, f"bench{uuid.uuid4().hex[:6]}")["EventQueue"]
-        queue = EventQueue(client, url)
+        queue = WebhookQueue(client, url)
         events = []
         for request in requests:
             raw = json.loads(request["body"])["event"]
-            events.append((CloseEvent.model_validate(raw), raw))
+            events.append((parse_event(raw), raw))
         times = _time_each(queue.enqueue(event, raw, subscription_id="whsub_bench") for event, raw in events)
         return times[len(times) // 10 :]
     finally:
@@ -163,7 +163,7 @@ def run(*, requests: int) -> BenchResult:
         for label, values in (
             ("`Receiver.handle` (SQS client in memory)", handle),
             ("`lambda_handler` (+ Powertools logger and metrics)", handler),
-            ("`EventQueue.enqueue` to moto server", sends),
+            ("`WebhookQueue.enqueue` to moto server", sends),
         )
     ]
     result.details = (

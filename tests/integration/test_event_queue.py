@@ -1,4 +1,4 @@
-"""EventQueue, the signature keys secret and the receiver's Lambda handler, against moto (SQS,
+"""EventQueue, WebhookQueue, the signature keys secret and the receiver's Lambda handler, against moto (SQS,
 Secrets Manager) on 127.0.0.1, with the queues and secrets declared in template.yaml."""
 
 from __future__ import annotations
@@ -12,10 +12,13 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from tasksync.dal.event_message import WebhookQueue
 from tasksync.dal.queue import MAX_MESSAGE_BYTES, EventQueue, QueuedEvent
 from tasksync.dal.signature_keys import SecretSignatureKeys, SignatureKeysUnavailable
+from tasksync.models.envelope import parse_event
 from tests.support.aws import Queues, Secrets
-from tests.support.handlers import lambda_context, load_handler
+from tests.support.handlers import lambda_context, load_handler, signed_now
+from tests.support.log_capture import LogTap
 
 if TYPE_CHECKING:
     from mypy_boto3_secretsmanager import SecretsManagerClient
@@ -24,6 +27,8 @@ if TYPE_CHECKING:
 REPO = Path(__file__).resolve().parents[2]
 EVENTS = REPO / "events"
 SANDBOX_KEY = "4163f715a56509cf31c5fb4e5ea975c2dc88e6d61ad41c28eab5b9b12c83d548"
+# The subscription of events/webhook-task-created.json.
+CREATED_SUBSCRIPTION = "whsub_1vT2aEze4uUzQlqLIBExYl"
 
 
 def raw_event(index: int = 0, **changes: Any) -> dict[str, Any]:
@@ -51,10 +56,10 @@ def drain(client: SQSClient, url: str, expected: int, deadline_seconds: float = 
     return received
 
 
-def test_enqueue_sets_group_and_deduplication_ids(queues: Queues) -> None:
-    queue = EventQueue(queues.client, queues.events_url)
+def test_the_receiver_queue_sets_the_group_and_deduplication_ids_the_model_would(queues: Queues) -> None:
+    queue = WebhookQueue(queues.client, queues.events_url)
     queued = QueuedEvent.from_raw(raw_event(), "whsub_1")
-    message_id = queue.enqueue(queued.event, queued.raw_event, subscription_id="whsub_1")
+    message_id = queue.enqueue(parse_event(raw_event()), raw_event(), subscription_id="whsub_1")
 
     [message] = drain(queues.client, queues.events_url, 1)
     assert message["MessageId"] == message_id
@@ -64,12 +69,12 @@ def test_enqueue_sets_group_and_deduplication_ids(queues: Queues) -> None:
 
 
 def test_the_same_event_version_twice_is_queued_once(queues: Queues) -> None:
-    queue = EventQueue(queues.client, queues.events_url)
-    first = QueuedEvent.from_raw(raw_event())
-    queue.enqueue(first.event, first.raw_event)
-    queue.enqueue(first.event, first.raw_event)
-    newer = QueuedEvent.from_raw(raw_event(date_updated="2025-02-28T19:21:00.000000"))
-    queue.enqueue(newer.event, newer.raw_event)
+    # A webhook and the reconciler's catch-up of the same event version: one message.
+    EventQueue(queues.client, queues.events_url).enqueue_many([QueuedEvent.from_raw(raw_event())])
+    queue = WebhookQueue(queues.client, queues.events_url)
+    queue.enqueue(parse_event(raw_event()), raw_event())
+    newer = raw_event(date_updated="2025-02-28T19:21:00.000000")
+    queue.enqueue(parse_event(newer), newer)
 
     messages = drain(queues.client, queues.events_url, 3, deadline_seconds=2.0)
     dates = sorted(json.loads(m["Body"])["date_updated"] for m in messages)
@@ -142,16 +147,17 @@ def test_a_newly_registered_subscription_is_found_without_waiting_for_the_cache(
     keys = SecretSignatureKeys(arn, secrets_client=secrets_client, clock=clock)
     assert keys.key_for("whsub_1") == SANDBOX_KEY  # now cached for 5 minutes
 
-    secrets_client.put_secret_value(SecretId=arn, SecretString=json.dumps({"whsub_1": SANDBOX_KEY, "whsub_2": "bb"}))
-    assert keys.key_for("whsub_2") == "bb"  # an unknown id forces one fresh read
+    second, third = "bb" * 32, "cc" * 32
+    secrets_client.put_secret_value(SecretId=arn, SecretString=json.dumps({"whsub_1": SANDBOX_KEY, "whsub_2": second}))
+    assert keys.key_for("whsub_2") == second  # an unknown id forces one fresh read
 
-    secrets_client.put_secret_value(SecretId=arn, SecretString=json.dumps({"whsub_3": "cc"}))
+    secrets_client.put_secret_value(SecretId=arn, SecretString=json.dumps({"whsub_3": third}))
     assert keys.key_for("whsub_3") is None  # at most one forced read per minute...
     clock.now += 61
-    assert keys.key_for("whsub_3") == "cc"  # ...then the next unknown id reads again
+    assert keys.key_for("whsub_3") == third  # ...then the next unknown id reads again
 
 
-@pytest.mark.parametrize("value", ["not json", "[1, 2]", '{"whsub_1": 5}', '{"whsub_1": ""}'])
+@pytest.mark.parametrize("value", ["not json", "[1, 2]", '{"whsub_1": 5}', '{"whsub_1": ""}', '{"whsub_1": "0xab"}'])
 def test_a_malformed_key_secret_is_unavailable_not_empty(
     value: str, secrets: Secrets, secrets_client: SecretsManagerClient
 ) -> None:
@@ -182,15 +188,16 @@ def receiver_app(queues: Queues, secrets: Secrets, moto_server: str, monkeypatch
     monkeypatch.setenv("AWS_ENDPOINT_URL_SECRETS_MANAGER", moto_server)
     monkeypatch.setenv("QUEUE_URL", queues.events_url)
     monkeypatch.setenv("SIGNATURE_KEYS_SECRET_ARN", arns["SignatureKeysSecret"])
-    monkeypatch.setenv("SIGNATURE_TOLERANCE_SECONDS", "0")  # the sample files are old
     monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "tasksync-test")
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "TaskSyncTest")
     monkeypatch.delenv("CLOSE_WEBHOOK_SIGNATURE_KEY", raising=False)
     return load_handler("receiver")
 
 
-def invoke(app: ModuleType, name: str) -> dict[str, Any]:
+def invoke(app: ModuleType, name: str, *, as_filed: bool = False) -> dict[str, Any]:
+    """Deliver an events/ file, re-signed with the current time unless ``as_filed``."""
     event = json.loads((EVENTS / name).read_text("utf-8"))
+    event = event if as_filed else signed_now(event)
     answer: dict[str, Any] = app.lambda_handler(event, lambda_context("tasksync-ReceiverFunction"))
     return answer
 
@@ -218,10 +225,58 @@ def test_the_handler_answers_503_when_the_queue_is_gone(
     assert "Traceback" not in answer["body"]
 
 
-def test_the_handler_without_configuration_answers_500_without_details(
-    receiver_app: ModuleType, monkeypatch: pytest.MonkeyPatch
+def test_the_handler_without_configuration_answers_503_without_details(
+    capsys: pytest.CaptureFixture[str], receiver_app: ModuleType, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("SIGNATURE_KEYS_SECRET_ARN")
     answer = invoke(receiver_app, "webhook-task-created.json")
-    assert answer["statusCode"] == 500
+    assert answer["statusCode"] == 503
     assert json.loads(answer["body"]) == {"message": "receiver is not configured"}
+    assert '"WebhooksMisconfigured"' in capsys.readouterr().out
+
+
+def test_a_stale_but_authentic_delivery_is_answered_200_counted_and_not_queued(
+    capsys: pytest.CaptureFixture[str], receiver_app: ModuleType, queues: Queues
+) -> None:
+    answer = invoke(receiver_app, "webhook-task-created.json", as_filed=True)  # signed in 2025
+    assert answer["statusCode"] == 200
+    assert json.loads(answer["body"]) == {"status": "stale"}
+    assert drain(queues.client, queues.events_url, 1, deadline_seconds=0.5) == []
+    assert '"WebhooksStale"' in capsys.readouterr().out
+
+
+def test_a_malformed_key_in_the_secret_is_503_and_counted_as_misconfigured(
+    capsys: pytest.CaptureFixture[str],
+    receiver_app: ModuleType,
+    secrets: Secrets,
+    queues: Queues,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    pasted = secrets.put(f"pasted-{uuid.uuid4().hex[:6]}", json.dumps({CREATED_SUBSCRIPTION: f'"{SANDBOX_KEY}"'}))
+    monkeypatch.setenv("SIGNATURE_KEYS_SECRET_ARN", pasted)
+    answer = invoke(receiver_app, "webhook-task-created.json")
+    assert answer["statusCode"] == 503
+    assert SANDBOX_KEY not in answer["body"]
+    printed = capsys.readouterr().out
+    assert '"WebhooksMisconfigured"' in printed
+    assert SANDBOX_KEY not in printed
+    assert drain(queues.client, queues.events_url, 1, deadline_seconds=0.5) == []
+
+
+def test_an_unexpected_exception_is_500_logged_with_its_traceback_and_counted(
+    capsys: pytest.CaptureFixture[str], receiver_app: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def crash(**_: Any) -> None:
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.setattr("tasksync.receiver.verify", crash)
+    tap = LogTap().attach()  # the handler's logger may write to an earlier test's stdout
+    try:
+        answer = invoke(receiver_app, "webhook-task-created.json")
+    finally:
+        tap.detach()
+    assert answer["statusCode"] == 500
+    assert json.loads(answer["body"]) == {"message": "internal error"}
+    assert "Traceback" in tap.text
+    assert "ZeroDivisionError" in tap.text
+    assert '"WebhooksFailed"' in capsys.readouterr().out

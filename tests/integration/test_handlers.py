@@ -25,7 +25,7 @@ from tasksync_dev.sandbox.close import CloseSimulator
 from tests.support.handlers import lambda_context, load_event, load_handler, repo_path
 from tests.support.template import queue_definitions
 
-EVENTS_SUBSCRIPTION = "whsub_1vT2aEze4uUzQlqLIBExYl"  # research F-1, used by events/webhook-*.json
+EVENTS_SUBSCRIPTION = "whsub_1vT2aEze4uUzQlqLIBExYl"  # events/payloads/close-task-created.json
 SANDBOX_SIGNATURE_KEY = "4163f715a56509cf31c5fb4e5ea975c2dc88e6d61ad41c28eab5b9b12c83d548"  # events/README.md
 F1_LEAD = "lead_mtonPqjLkC0X93AW6evKVa1Sbpq7l8opyuaV5olT2Cf"
 F1_USER = "user_8HHUh3SH67YzD8IMakjKoJ9SWputzlUdaihCG95g7as"
@@ -83,7 +83,7 @@ class Stack:
 
 
 def sample_subscriptions() -> set[str]:
-    """The subscription ids the events/ webhook files were delivered for (real ids from the research)."""
+    """The subscription ids the events/ webhook files were delivered for (real ids, events/payloads/)."""
     found = {EVENTS_SUBSCRIPTION}
     for path in repo_path("events").glob("webhook-*.json"):
         event = json.loads(path.read_text())
@@ -125,7 +125,6 @@ def stack(
         "CLOSE_API_KEY_SECRET_ARN": arns["CloseApiKeySecret"],
         "CHARTMOGUL_API_KEY_SECRET_ARN": arns["ChartMogulApiKeySecret"],
         "SIGNATURE_KEYS_SECRET_ARN": arns["SignatureKeysSecret"],
-        "SIGNATURE_TOLERANCE_SECONDS": "0",  # the events/ files are signed with 2025 timestamps
         "ASSIGNEE_MAP": json.dumps({REP: REP}),
         "DEFAULT_ASSIGNEE": REP,
         "RETRY_BASE_SECONDS": "30",

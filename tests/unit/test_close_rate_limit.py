@@ -15,7 +15,7 @@ from tasksync.dal.close_api import parse_rate_limit_wait
 @pytest.mark.parametrize(
     ("headers", "expected"),
     [
-        # Close's documented example (research §8).
+        # Close's documented example (docs/upstream-apis.md).
         ({"RateLimit": "limit=100, remaining=50, reset=5"}, 5.0),
         # A decimal reset: the official client's `reset=(\d+)` regex misses this one.
         ({"RateLimit": "limit=20, remaining=0, reset=0.5"}, 0.5),

@@ -13,7 +13,6 @@ def test_defaults() -> None:
     assert settings.close_api_url == "https://api.close.com/api/v1"
     assert settings.chartmogul_api_url == "https://api.chartmogul.com/v1"
     assert settings.task_types == frozenset({"lead"})
-    assert settings.signature_tolerance_seconds == 300
     assert settings.reconcile_interval_seconds == 300
     assert not settings.create_missing_customers
     assert not settings.auto_resume_webhook
@@ -45,7 +44,7 @@ def test_values_are_parsed_from_strings() -> None:
         ("ASSIGNEE_MAP", "not json"),
         ("ASSIGNEE_MAP", "[1, 2]"),
         ("TASK_TYPES", " , "),
-        ("SIGNATURE_TOLERANCE_SECONDS", "-1"),
+        ("RECONCILE_INTERVAL_SECONDS", "0"),
         ("CLOSE_API_URL", "ftp://x"),
         ("CREATE_MISSING_CUSTOMERS", "perhaps"),
     ],
@@ -60,7 +59,7 @@ def test_secrets_never_show_in_repr_or_errors() -> None:
     settings = SyncSettings.from_env({"CLOSE_API_KEY": "api_SECRET123", "CHARTMOGUL_API_KEY": "cmSECRET456"})
     assert "SECRET" not in repr(settings)
     with pytest.raises(InvalidInput) as caught:
-        SyncSettings.from_env({"CLOSE_API_KEY": "api_SECRET123", "SIGNATURE_TOLERANCE_SECONDS": "SECRET"})
+        SyncSettings.from_env({"CLOSE_API_KEY": "api_SECRET123", "RECONCILE_INTERVAL_SECONDS": "SECRET"})
     assert "SECRET" not in str(caught.value)
 
 

@@ -14,8 +14,8 @@ from tasksync.errors import InvalidInput
     [
         ("CREATE_MISSING_CUSTOMERS", "maybe", "invalid CREATE_MISSING_CUSTOMERS: expected true or false"),
         ("AUTO_RESUME_WEBHOOK", "yes please", "invalid AUTO_RESUME_WEBHOOK: expected true or false"),
-        ("SIGNATURE_TOLERANCE_SECONDS", "5m", "invalid SIGNATURE_TOLERANCE_SECONDS: expected a whole number"),
-        ("SIGNATURE_TOLERANCE_SECONDS", "-1", "invalid SIGNATURE_TOLERANCE_SECONDS: expected a number of at least 0"),
+        ("CUSTOMER_CACHE_TTL_SECONDS", "5m", "invalid CUSTOMER_CACHE_TTL_SECONDS: expected a whole number"),
+        ("CUSTOMER_CACHE_TTL_SECONDS", "-1", "invalid CUSTOMER_CACHE_TTL_SECONDS: expected a number of at least 0"),
         ("HTTP_READ_TIMEOUT", "soon", "invalid HTTP_READ_TIMEOUT: expected a number"),
         ("HTTP_READ_TIMEOUT", "0", "invalid HTTP_READ_TIMEOUT: expected a number above 0"),
         ("RETRY_MAX_SECONDS", "99999", "invalid RETRY_MAX_SECONDS: expected a number of at most 43200"),

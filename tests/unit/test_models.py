@@ -1,4 +1,4 @@
-"""Close and ChartMogul models against the real payloads in shared/research."""
+"""Close and ChartMogul models against real payloads (events/payloads/, docs/upstream-apis.md)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from tasksync.models._parsing import format_utc, parse_model
 from tasksync.models.chartmogul import ChartMogulTask, TaskFields, normalize_due_date
 from tasksync.models.close import CloseEvent, CloseLead, CloseTask, CloseWebhook, task_snapshot_event
 
-# Research F-1: a real task.lead created webhook (trimmed of nothing we rely on).
+# A real task.lead created webhook (events/payloads/close-task-created.json; trimmed of nothing we rely on).
 F1: dict[str, Any] = {
     "subscription_id": "whsub_1vT2aEze4uUzQlqLIBExYl",
     "event": {

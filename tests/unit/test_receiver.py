@@ -18,7 +18,13 @@ from typing import Any
 import pytest
 
 from tasksync.dal.queue import QueuedEvent
-from tasksync.dal.signature_keys import SignatureKeyMap, SignatureKeysUnavailable, SingleSignatureKey
+from tasksync.dal.signature_keys import (
+    SignatureKeyInvalid,
+    SignatureKeyMap,
+    SignatureKeysUnavailable,
+    SingleSignatureKey,
+    parse_key_map,
+)
 from tasksync.logic.signature import sign
 from tasksync.models.close import CloseEvent
 from tasksync.receiver import MAX_BODY_BYTES, Receiver, WebhookResponse
@@ -145,12 +151,12 @@ def test_header_names_are_case_insensitive() -> None:
     assert len(queue.messages) == 1
 
 
-def test_the_sample_files_need_tolerance_zero_or_a_matching_clock() -> None:
-    event = load("webhook-task-created.json")
-    # Tolerance 0 disables the freshness check, whatever the clock says.
-    response, queue = handle(event, now=2_000_000_000, tolerance=0)
-    assert response.status == 202
-    assert len(queue.messages) == 1
+@pytest.mark.parametrize("tolerance", [0, 59, -1])
+def test_a_tolerance_under_a_minute_is_refused(tolerance: int) -> None:
+    # 0 used to switch the window off: a captured delivery could then be replayed once its
+    # event's idempotency records and tombstones expire.
+    with pytest.raises(ValueError, match="at least 60"):
+        receiver_at(0, InMemoryEventQueue(), tolerance=tolerance)
 
 
 def test_the_signature_age_is_reported_for_verified_deliveries() -> None:
@@ -205,11 +211,25 @@ def test_no_headers_at_all_is_401() -> None:
 
 
 @pytest.mark.parametrize("offset", [301, -301, 10**6])
-def test_a_timestamp_outside_the_tolerance_is_401(offset: int) -> None:
+def test_an_authentic_delivery_outside_the_tolerance_is_200_and_not_queued(offset: int) -> None:
+    # Authentic, but too old to rule out a replay: not queued (the reconciler recovers the event
+    # from Close's event log), and a 2xx so that Close stops retrying it. A 401 would count as a
+    # failed delivery every time Close retries it, and three days of those pause the subscription.
     event = load("webhook-task-created.json")
     response, queue = handle(event, now=timestamp_of(event) + offset)
-    assert response.status == 401
+    assert response.status == 200
+    assert response.outcome == "stale"
     assert response.reason == "stale_timestamp"
+    assert body_of(response) == {"status": "stale"}
+    assert response.signature_age_seconds == offset
+    assert queue.messages == []
+
+
+def test_a_forged_delivery_outside_the_tolerance_is_still_401() -> None:
+    event = load("webhook-bad-signature.json")
+    response, queue = handle(event, now=timestamp_of(event) + 10**6)
+    assert response.status == 401
+    assert response.reason == "signature_mismatch"
     assert queue.messages == []
 
 
@@ -247,9 +267,13 @@ def test_a_malformed_timestamp_is_401() -> None:
 def test_every_401_has_the_same_body() -> None:
     # Which check failed is for our logs, not for the caller.
     bodies = set()
-    for offset, keys in [(0, SingleSignatureKey(OTHER_KEY)), (10**6, None), (0, SignatureKeyMap({}))]:
-        event = load("webhook-task-created.json")
-        response, _ = handle(event, now=timestamp_of(event) + offset, keys=keys)
+    for name, keys in [
+        ("webhook-task-created.json", SingleSignatureKey(OTHER_KEY)),
+        ("webhook-bad-signature.json", None),
+        ("webhook-task-created.json", SignatureKeyMap({})),
+    ]:
+        event = load(name)
+        response, _ = handle(event, keys=keys)
         assert response.status == 401
         bodies.add(response.to_http()["body"])
     assert len(bodies) == 1
@@ -428,6 +452,82 @@ def test_unreadable_signature_keys_are_503_not_401() -> None:
     assert queue.messages == []
 
 
+@pytest.mark.parametrize("declared", ["²", "١٠٠٠٠٠٠", "1²", "+12", " 12 3"])
+def test_a_content_length_that_is_not_ascii_digits_is_no_number(declared: str) -> None:
+    # "²".isdigit() and "١".isdigit() are true, and int() reads "١٠٠٠٠٠٠" as a million: only
+    # ASCII digits make a length. A malformed one is ignored; the actual size is still checked.
+    event = load("webhook-task-created.json")
+    event["headers"]["content-length"] = declared
+    response, queue = handle(event)
+    assert response.status == 202
+    assert len(queue.messages) == 1
+
+
+def test_an_unexpected_exception_is_a_500_without_detail() -> None:
+    failure = RuntimeError("boom: Traceback (most recent call last)")
+
+    class CrashingKeys:
+        def key_for(self, subscription_id: str) -> str | None:
+            raise failure
+
+        def all_keys(self) -> list[str]:
+            raise failure
+
+    response, queue = handle(load("webhook-task-created.json"), keys=CrashingKeys())
+    assert response.status == 500
+    assert body_of(response) == {"message": "internal error"}
+    assert response.outcome == "failed"
+    assert response.reason == "unexpected_error"
+    assert response.error is failure
+    assert queue.messages == []
+
+
+@pytest.mark.parametrize(
+    "pasted",
+    [
+        f'"{SANDBOX_KEY}"',
+        f"0x{SANDBOX_KEY}",
+        SANDBOX_KEY[:-1],
+        SANDBOX_KEY + "0",
+        "zz" * 32,
+        f"{SANDBOX_KEY[:32]} {SANDBOX_KEY[32:]}",
+    ],
+    ids=["quoted", "0x", "short", "long", "not-hex", "space"],
+)
+def test_a_malformed_signature_key_is_refused_when_the_keys_are_loaded(pasted: str) -> None:
+    with pytest.raises(SignatureKeyInvalid) as caught:
+        parse_key_map({CREATED_SUBSCRIPTION: pasted})
+    assert pasted not in str(caught.value)
+    assert CREATED_SUBSCRIPTION in str(caught.value)
+
+
+def test_well_formed_keys_load_in_either_case() -> None:
+    keys = parse_key_map({CREATED_SUBSCRIPTION: SANDBOX_KEY.upper(), "whsub_other": f" {OTHER_KEY}\n"})
+    assert keys.key_for(CREATED_SUBSCRIPTION) == SANDBOX_KEY.upper()
+    assert keys.key_for("whsub_other") == OTHER_KEY
+
+
+def test_a_malformed_signature_key_is_a_misconfiguration_answered_503_not_401() -> None:
+    class MalformedKeys:
+        def key_for(self, subscription_id: str) -> str | None:
+            return parse_key_map({subscription_id: "0x" + SANDBOX_KEY}).key_for(subscription_id)
+
+        def all_keys(self) -> list[str]:
+            return parse_key_map({CREATED_SUBSCRIPTION: "0x" + SANDBOX_KEY}).all_keys()
+
+    response, queue = handle(load("webhook-task-created.json"), keys=MalformedKeys())
+    assert response.status == 503
+    assert response.outcome == "misconfigured"
+    assert response.reason == "signature_key_malformed"
+    assert SANDBOX_KEY not in response.to_http()["body"]
+    assert queue.messages == []
+
+
+def test_a_malformed_single_key_is_refused_when_it_is_made() -> None:
+    with pytest.raises(SignatureKeyInvalid):
+        SingleSignatureKey("0x" + SANDBOX_KEY)
+
+
 # --- other ---------------------------------------------------------------------------------------
 
 
@@ -446,8 +546,8 @@ def test_no_answer_ever_carries_a_traceback_or_a_key() -> None:
     cases.append(broken)
     cases.append(signed("{"))
     for event in cases:
-        for tolerance in (0, 300):
-            response, _ = handle(event, now=0, tolerance=tolerance)
+        for now in (0, timestamp_of(event)):
+            response, _ = handle(event, now=now)
             text = response.to_http()["body"]
             json.loads(text)
             assert "Traceback" not in text

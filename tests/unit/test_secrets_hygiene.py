@@ -106,7 +106,7 @@ def test_the_receiver_handler_logs_and_counts_without_a_key(
     printed = capsys.readouterr()
     text = printed.out + printed.err + json.dumps([*answers, misconfigured])
     assert [a["statusCode"] for a in answers] == [503, 401, 401, 400]
-    assert misconfigured["statusCode"] == 500
+    assert misconfigured["statusCode"] == 503
     # The scan saw real output: the failure with its exception, and the EMF metrics blobs.
     assert "webhook not queued" in text
     assert "receiver is misconfigured" in text

@@ -1,4 +1,4 @@
-"""Close webhook signatures against the research's test vectors (close-api.md F-16)."""
+"""Close webhook signatures against test vectors (docs/upstream-apis.md, "Close webhook signatures")."""
 
 from __future__ import annotations
 
@@ -33,13 +33,15 @@ DOT_SEPARATOR_HASH = "969a90b63ee428a87cdd898be45e7ee67d748dcb0319f4459fa63609d8
 
 
 def _verify(key: str, timestamp: str | None, signature: str | None, body: bytes, **kwargs: float) -> SignatureVerdict:
+    # By default the clock reads the delivery's own timestamp: fresh.
+    sent = int(timestamp) if timestamp and timestamp.isascii() and timestamp.isdigit() else 0
     return verify(
         signature_key_hex=key,
         timestamp=timestamp,
         signature=signature,
         body=body,
-        now=float(kwargs.get("now", 0.0)),
-        tolerance_seconds=int(kwargs.get("tolerance", 0)),
+        now=float(kwargs.get("now", sent)),
+        tolerance_seconds=int(kwargs.get("tolerance", 300)),
     )
 
 

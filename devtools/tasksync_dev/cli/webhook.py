@@ -22,8 +22,8 @@ from tasksync.reconciler import subscribed_pairs
 from tasksync_dev.cli.output import CommandFailed, UsageError, one_line, print_json, print_table
 from tasksync_dev.cli.stack import Stack
 
-# Close's 400 when an active subscription to the same URL exists (research close-api §2.3;
-# the exact trigger is UNVERIFIED, the message and the whsub_ id in it were observed).
+# Close's 400 when an active subscription to the same URL exists (docs/upstream-apis.md,
+# "Close webhook subscriptions": the trigger is not documented, the message and its whsub_ id were observed).
 DUPLICATE_MARKER = "duplicate active subscription"
 _SUBSCRIPTION_ID = re.compile(r"whsub_[A-Za-z0-9]+")
 

@@ -76,7 +76,7 @@ def banner(stack: LocalStack) -> str:
             "    creates a task in the sandbox Close, signs its webhook as Close does and posts it here;",
             "    --complete/--reopen/--delete TASK_ID change it, --curl prints curl commands instead;",
             "    --lead umbrella picks a lead no ChartMogul customer matches: its task parks.",
-            "    (It signs at send time: a saved curl command is refused after SIGNATURE_TOLERANCE_SECONDS.)",
+            "    (It signs at send time: a saved curl command is not queued after SIGNATURE_TOLERANCE_SECONDS.)",
         ]
     else:
         lines += [

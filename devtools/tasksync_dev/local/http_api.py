@@ -18,6 +18,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from tasksync.receiver import declared_length
+
 WEBHOOK_ROUTE = ("POST", "/webhooks/close")
 # API Gateway refuses request bodies above 10 MB itself, before any Lambda runs.
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024
@@ -227,8 +229,10 @@ class HttpApi:
                     return None
                 chunks.append(http.rfile.read(size))
                 http.rfile.readline()
-        declared = (http.headers.get("content-length") or "0").strip()
-        length = int(declared) if declared.isdigit() else 0
+        declared = http.headers.get("content-length")
+        length = declared_length(declared) if declared is not None else 0
+        if length is None:
+            raise ValueError("Content-Length is not a number")  # API Gateway's 400
         if length > MAX_PAYLOAD_BYTES:
             return None
         return http.rfile.read(length) if length else b""

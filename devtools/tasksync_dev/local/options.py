@@ -18,6 +18,7 @@ from typing import Literal
 
 from tasksync.config import SyncSettings
 from tasksync.errors import InvalidInput
+from tasksync.receiver_settings import VARIABLES as RECEIVER_VARIABLES
 from tasksync_dev.local.state import local_dir
 
 DEFAULT_PORT = 3000
@@ -119,8 +120,8 @@ class LocalOptions:
 
 
 def settings_variables() -> frozenset[str]:
-    """Every variable SyncSettings reads."""
-    return frozenset(field.alias for field in SyncSettings.model_fields.values() if field.alias)
+    """Every variable SyncSettings or the receiver's settings read."""
+    return frozenset(field.alias for field in SyncSettings.model_fields.values() if field.alias) | RECEIVER_VARIABLES
 
 
 def app_environment(user: Mapping[str, str], wiring: Mapping[str, str]) -> dict[str, str]:

@@ -8,7 +8,8 @@
 Each run changes the task in the sandbox Close over its API, reads the events Close logged for
 it, and delivers each as Close would: the webhook envelope, signed now with the subscription's
 key. Signing at send time is the point: a curl command with a fixed `close-sig-timestamp` is
-refused once it is older than SIGNATURE_TOLERANCE_SECONDS (300 s by default).
+answered 200 `stale` and not queued once it is older than SIGNATURE_TOLERANCE_SECONDS (300 s by
+default).
 """
 
 from __future__ import annotations

@@ -1,14 +1,14 @@
 """An HTTP simulator of the parts of the ChartMogul API that tasksync uses.
 
-It follows shared/research/chartmogul-api.md: tasks (create, retrieve, list with cursor
+It follows docs/upstream-apis.md (the ChartMogul sections): tasks (create, retrieve, list with cursor
 paging, patch with 304, delete), customers (search by email, list by external id, create),
 ping, and the documented limits (40 requests/s -> 429, 20 parallel requests -> 503).
 
-Where the real API's behaviour is UNVERIFIED, the simulator can play both possibilities,
+Where the real API's behaviour is not documented, the simulator can play both possibilities,
 chosen by constructor flags, so the client and the engine are tested against each:
 ``reopen_via_null``, ``delete_missing_status``, ``echo_due_date_as_timestamp`` and
-``retry_after_header``. Error bodies deliberately use the API's several shapes (research
-§1.9) so that nothing downstream can get away with parsing only one of them.
+``retry_after_header``. Error bodies deliberately use the API's several shapes ("ChartMogul
+errors and rate limits") so that nothing downstream can get away with parsing only one of them.
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ def _iso_ms(moment: datetime) -> str:
 
 
 def _code_error(status: int, message: str, param: str | None = None) -> Response:
-    # Shape seen on 401/404 (research §1.9): {"code", "message", "param"}.
+    # Shape recorded on 401/404 (upstream-apis.md, "ChartMogul errors"): {"code", "message", "param"}.
     return Response(status, {"code": status, "message": message, "param": param})
 
 
@@ -242,7 +242,7 @@ class ChartMogulSimulator(SimulatorServer):
         return _code_error(503, "Too many parallel connections. Please don't exceed 20 parallel connections.")
 
     def not_found(self) -> Response:
-        # Legacy shape, as for unknown data sources (research §1.9).
+        # Legacy shape, as recorded for unknown data sources (upstream-apis.md, "ChartMogul errors").
         return Response(404, {"error": "Not found"})
 
     # ----------------------------------------------------------------- routing

@@ -4,10 +4,10 @@ It plays two roles. Over HTTP (under ``/api/v1``, trailing slashes like Close) i
 calls our client makes: tasks, users, leads, task-completed activities, the event log and
 webhook subscriptions. In Python it is "a sales rep using Close": ``create_task``,
 ``complete_task``, ``delete_lead``... and every such change appends the events Close would
-log (shared/research/close-api.md §2.5, §2.6, §5), so the reconciler and the webhook path see
+log (docs/upstream-apis.md, "Close event log"), so the reconciler and the webhook path see
 the same event stream they would see in production.
 
-Facts the research marks UNVERIFIED are simulated one plausible way and say so where it happens.
+Facts Close does not document (docs/upstream-apis.md) are simulated one plausible way and say so where it happens.
 
 The simulator is split by role: close_event_log (the clock, the stores, the event log and the
 webhook subscriptions),

@@ -22,7 +22,7 @@ from tasksync_dev.sandbox._server import Response, SimulatorServer
 
 BASE_PATH = "/api/v1"
 ORGANIZATION_ID = "orga_SandboxOrganization0000000000000000000000"
-MAX_SUBSCRIPTIONS = 40  # per organization (research §2.3)
+MAX_SUBSCRIPTIONS = 40  # per organization (upstream-apis.md, "Close webhook subscriptions")
 _WEBHOOK_UPDATABLE = frozenset({"url", "events", "status", "verify_ssl"})
 _ID_ALPHABET = string.ascii_letters + string.digits
 
@@ -195,7 +195,7 @@ class CloseEventLog(SimulatorServer):
     def _record_completion(
         self, task: dict[str, Any], actor: str | None, request_id: str, meta: dict[str, Any]
     ) -> None:
-        # UNVERIFIED (research §12.3): the exact `completed` payload. We send the task as
+        # Not documented (upstream-apis.md, "Close tasks"): the exact `completed` payload. We send the task as
         # `data` with no changed_fields, like a create.
         self._record_event(
             object_type=f"task.{task['_type']}",
@@ -276,7 +276,7 @@ class CloseEventLog(SimulatorServer):
             if problem:
                 return problem
             for existing in self._subscriptions.values():
-                # UNVERIFIED trigger (research §2.3): we refuse a second *active* subscription
+                # Undocumented trigger (upstream-apis.md, "Duplicates"): we refuse a second *active* subscription
                 # to the same URL, with the id in the message as Close's answer carries it.
                 if existing["url"] == body["url"] and existing["status"] == "active":
                     return bad_request(f"Duplicate active subscription already exists: {existing['id']}")
@@ -358,7 +358,7 @@ class CloseEventLog(SimulatorServer):
             return [copy.deepcopy(e) for e in self._events if (e["object_type"], e["action"]) in selectors]
 
     def webhook_envelope(self, event: dict[str, Any], subscription_id: str) -> dict[str, Any]:
-        """What a delivery's body holds. Deliveries carry full data even for non-admins (D-WH)."""
+        """What a delivery's body holds. Deliveries carry full data even for non-admins (Close webhooks)."""
         return {"subscription_id": subscription_id, "event": event}
 
     def signed_delivery(

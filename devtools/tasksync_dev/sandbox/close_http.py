@@ -19,14 +19,14 @@ from tasksync_dev.sandbox._server import RateWindow, Request, Response
 from tasksync_dev.sandbox.close_event_log import BASE_PATH, bad_request, event_time, parse_time
 from tasksync_dev.sandbox.close_state import CloseState
 
-EVENT_PAGE_MAX = 50  # "capped at and defaulting to 50" (research §5)
-TASK_PAGE_MAX = 100  # `_limit` default 100; above it Close answers 400 (research §8)
-PRIVATE_DATA_SECONDS = 3600  # non-admins see event `data` for one hour only (research §5)
+EVENT_PAGE_MAX = 50  # "capped at and defaulting to 50" (upstream-apis.md, "Close event log")
+TASK_PAGE_MAX = 100  # `_limit` default 100; above it Close answers 400 (upstream-apis.md)
+PRIVATE_DATA_SECONDS = 3600  # non-admins see event `data` for one hour only (upstream-apis.md)
 NOMINAL_RATE_LIMIT = 100.0  # what the RateLimit header advertises when no limit is configured
 
-# Filter combinations the event log accepts (research §5, OAS). `date_updated` ranges may be
+# Filter combinations the event log accepts (upstream-apis.md, "Close event log"). `date_updated` ranges may be
 # added to any of them. The empty set (no filter) is the plain newest-first listing.
-# UNVERIFIED: `object_type` without `action` is not in Close's list, so we answer 400.
+# Not documented: `object_type` without `action` is not in Close's list, so we answer 400.
 EVENT_FILTER_KEYS = ("object_type", "object_id", "action", "lead_id", "user_id", "request_id")
 SUPPORTED_EVENT_FILTERS = frozenset(
     frozenset(combo)
@@ -144,7 +144,7 @@ class CloseSimulator(CloseState):
         return f"limit={limit:g}, remaining={remaining:g}, reset={reset:.3g}"
 
     def rate_limited(self) -> Response:
-        """429 with both headers Close guarantees (research §8).
+        """429 with both headers Close guarantees (upstream-apis.md, "Close authentication and rate limits").
 
         ``reset`` is a decimal number of seconds; ``retry-after`` is whole seconds (RFC 7231).
         The body keeps the historic ``error.rate_reset`` shape old clients read.
@@ -203,7 +203,7 @@ class CloseSimulator(CloseState):
         if "_type__in" in query:
             types: set[str] | None = {t.strip() for t in query["_type__in"].split(",") if t.strip()}
         else:
-            # "When not filtering by `_type`, only `lead` tasks are returned." (D-TASKS)
+            # "When not filtering by `_type`, only `lead` tasks are returned." (Close tasks)
             wanted = query.get("_type", "lead")
             types = None if wanted == "all" else {wanted}
         created_checks = _time_filters(query, "date_created")
@@ -245,7 +245,7 @@ class CloseSimulator(CloseState):
             task_type=task_type,
             is_complete=bool(body.get("is_complete", False)),
         )
-        return Response(200, task)  # Close answers 200 (not 201) to a task create (OAS)
+        return Response(200, task)  # Close answers 200 (not 201) to a task create (Close's OpenAPI description)
 
     def _http_update_task(self, request: Request) -> Response:
         task_id = request.match["id"]
@@ -293,7 +293,7 @@ class CloseSimulator(CloseState):
         view = self._lead_view(lead)
         fields = [f.strip() for f in request.query.get("_fields", "").split(",") if f.strip()]
         if fields:
-            # `custom` selects every `custom.cf_...` key; `custom.cf_x` selects one (D-LEADS).
+            # `custom` selects every `custom.cf_...` key; `custom.cf_x` selects one (Close leads).
             view = {
                 key: value
                 for key, value in view.items()
@@ -399,7 +399,7 @@ class CloseSimulator(CloseState):
         if "events" in changes:
             changes["events"] = [self._selector(item) for item in changes["events"]]
         if changes.get("status") == "paused" and subscription["status"] != "paused":
-            changes["pause_reason"] = "api"  # F-6: a pause through the API
+            changes["pause_reason"] = "api"  # a pause through the API (upstream-apis.md)
         elif changes.get("status") == "active":
             changes["pause_reason"] = None
         subscription.update(changes, date_updated=event_time(self._tick()))

@@ -56,7 +56,7 @@ class CloseState(CloseEventLog):
     ) -> dict[str, Any]:
         """A lead with one contact per email and custom fields keyed by `cf_...` id.
 
-        Custom fields come back as flat `custom.cf_...` keys, as Close returns them (F-15).
+        Custom fields come back as flat `custom.cf_...` keys, as Close returns them.
         Only the `lead created` event is logged (Close would also log one per contact).
         """
         with self.lock:
@@ -117,7 +117,7 @@ class CloseState(CloseEventLog):
 
     def _lead_view(self, lead: dict[str, Any]) -> dict[str, Any]:
         view = copy.deepcopy(lead)
-        # Since 2024-06 the Lead API embeds incomplete tasks only (D-CL-2024-06-07).
+        # Since 2024-06 the Lead API embeds incomplete tasks only (upstream-apis.md, "Close tasks").
         view["tasks"] = [
             copy.deepcopy(task)
             for task in self._tasks.values()
@@ -160,7 +160,7 @@ class CloseState(CloseEventLog):
         is_complete: bool = False,
         **fields: Any,
     ) -> dict[str, Any]:
-        """Create a task as a rep would; logs `task.<type>` `created` (F-1)."""
+        """Create a task as a rep would; logs `task.<type>` `created` (as events/payloads/close-task-created.json)."""
         with self.lock:
             lead = self._leads.get(lead_id)
             if lead is None:
@@ -219,7 +219,7 @@ class CloseState(CloseEventLog):
         """Patch a task; logs `updated`, and the completion cascade when `is_complete` flips.
 
         Completing logs task `updated`, task `completed` and `activity.task_completed`
-        `created` (D-EVT: the activity "also triggers `completed` and `updated` on task").
+        `created` (Close event types: the activity "also triggers `completed` and `updated` on task").
         Reopening logs task `updated` and `activity.task_completed` `deleted`.
         """
         with self.lock:

@@ -91,7 +91,6 @@ class _EnvironmentSettings(BaseModel):
         "chartmogul_data_source_uuid",
         "close_api_key",
         "chartmogul_api_key",
-        "close_webhook_signature_key",
         "queue_url",
         "dlq_url",
         "close_api_key_secret_arn",
@@ -225,10 +224,8 @@ class ReconcilerSettings(ApiSettings):
 
 
 class SyncSettings(WorkerSettings, ReconcilerSettings):
-    """Every variable: what the local runner and the CLI read (they play all three functions)."""
-
-    close_webhook_signature_key: SecretStr | None = Field(default=None, alias="CLOSE_WEBHOOK_SIGNATURE_KEY")
-    signature_tolerance_seconds: int = Field(default=300, ge=0, alias="SIGNATURE_TOLERANCE_SECONDS")
+    """What the local runner and the CLI read (they play all three functions). The receiver's
+    own variables are read without pydantic: tasksync.receiver_settings (its VARIABLES)."""
 
 
 # pydantic's error types -> the form a variable expects, in our words ("Input should be a valid

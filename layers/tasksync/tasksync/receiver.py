@@ -25,13 +25,18 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from tasksync.config import SyncSettings
-from tasksync.dal.queue import EventQueue
-from tasksync.dal.signature_keys import SecretSignatureKeys, SignatureKeys, SignatureKeysUnavailable, SingleSignatureKey
+from tasksync.dal.event_message import WebhookQueue
+from tasksync.dal.signature_keys import (
+    SecretSignatureKeys,
+    SignatureKeyInvalid,
+    SignatureKeys,
+    SignatureKeysUnavailable,
+    SingleSignatureKey,
+)
 from tasksync.errors import InvalidInput
-from tasksync.logic.signature import SignatureVerdict, verify
-from tasksync.models._parsing import parse_model
-from tasksync.models.close import CloseEvent, CloseWebhook
+from tasksync.logic.signature import MIN_TOLERANCE_SECONDS, SignatureVerdict, verify
+from tasksync.models.envelope import WebhookEvent, parse_envelope
+from tasksync.receiver_settings import ReceiverSettings
 
 if TYPE_CHECKING:
     from mypy_boto3_secretsmanager import SecretsManagerClient
@@ -45,11 +50,22 @@ TIMESTAMP_HEADER = "close-sig-timestamp"
 
 
 class WebhookEventQueue(Protocol):
-    """What the receiver needs from the queue (tasksync.dal.queue.EventQueue implements it)."""
+    """What the receiver needs from the queue (tasksync.dal.event_message.WebhookQueue implements it)."""
 
-    def enqueue(self, event: CloseEvent, raw_event: Mapping[str, Any], *, subscription_id: str | None = None) -> str:
+    def enqueue(self, event: WebhookEvent, raw_event: Mapping[str, Any], *, subscription_id: str | None = None) -> str:
         """Queue the event; return the message id. Any exception means it was not queued."""
         ...
+
+
+# The metric each outcome is counted under (template.yaml's alarms and dashboard read them).
+METRIC_BY_OUTCOME = {
+    "accepted": "WebhooksAccepted",
+    "ignored": "WebhooksIgnored",
+    "stale": "WebhooksStale",
+    "rejected": "WebhooksRejected",
+    "failed": "WebhooksFailed",
+    "misconfigured": "WebhooksMisconfigured",
+}
 
 
 @dataclass(frozen=True)
@@ -58,7 +74,7 @@ class WebhookResponse:
 
     status: int
     body: dict[str, str]
-    # accepted | ignored | rejected | failed: one metric each.
+    # A key of METRIC_BY_OUTCOME.
     outcome: str
     # Why, in a word or two: "missing_signature", "stale_timestamp", "queue_write_failed", ...
     reason: str
@@ -84,7 +100,6 @@ class WebhookResponse:
 _VERDICT_REASONS: dict[str, str] = {
     SignatureVerdict.MISSING: "missing_signature",
     SignatureVerdict.MALFORMED: "malformed_timestamp",
-    SignatureVerdict.STALE: "stale_timestamp",
     SignatureVerdict.MISMATCH: "signature_mismatch",
 }
 
@@ -108,6 +123,16 @@ def _header(headers: Mapping[str, Any], name: str) -> str | None:
                 value = candidate
                 break
     return value if isinstance(value, str) else None
+
+
+def declared_length(value: str | None) -> int | None:
+    """A Content-Length value as a number, or None when it is not one.
+
+    ASCII digits only: "²".isdigit() is true but int() refuses it, and int() reads
+    "١٠٠٠٠٠٠" (Arabic-Indic digits) as a million.
+    """
+    text = (value or "").strip()
+    return int(text) if text.isascii() and text.isdigit() else None
 
 
 def _reject_constant(name: str) -> Any:
@@ -138,12 +163,22 @@ class Receiver:
         tolerance_seconds: int = 300,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        if tolerance_seconds < MIN_TOLERANCE_SECONDS:
+            raise ValueError(f"tolerance_seconds must be at least {MIN_TOLERANCE_SECONDS}")
         self._keys = keys
         self._queue = queue
         self._tolerance = tolerance_seconds
         self._clock = clock
 
     def handle(self, http_event: Mapping[str, Any]) -> WebhookResponse:
+        try:
+            return self._answer(http_event)
+        except Exception as exc:  # a defect: answered and reported here rather than escaping the handler
+            return WebhookResponse(
+                status=500, body={"message": "internal error"}, outcome="failed", reason="unexpected_error", error=exc
+            )
+
+    def _answer(self, http_event: Mapping[str, Any]) -> WebhookResponse:
         method = ((http_event.get("requestContext") or {}).get("http") or {}).get("method")
         if isinstance(method, str) and method.upper() != "POST":
             return _rejected(405, "only POST is accepted", "method_not_allowed")
@@ -165,13 +200,26 @@ class Receiver:
         try:
             verdict = self._verify(subscription_id, timestamp, signature, body)
         except SignatureKeysUnavailable as exc:
-            # Our fault, not the sender's: a 5xx makes Close retry once the secret is readable.
+            # Our fault, not the sender's: a 5xx makes Close retry once the secret is readable, or
+            # once an operator has fixed a key Close could never have issued (misconfigured).
+            malformed = isinstance(exc, SignatureKeyInvalid)
             return WebhookResponse(
                 status=503,
                 body={"message": "temporarily unable to verify deliveries; retry later"},
-                outcome="failed",
-                reason="signature_keys_unavailable",
+                outcome="misconfigured" if malformed else "failed",
+                reason="signature_key_malformed" if malformed else "signature_keys_unavailable",
                 error=exc,
+            )
+        if verdict == SignatureVerdict.STALE:
+            # Authentic but too old to rule out a replay: not queued (the reconciler recovers the
+            # event from Close's event log), and a 2xx so that Close stops retrying it.
+            return WebhookResponse(
+                status=200,
+                body={"status": "stale"},
+                outcome="stale",
+                reason="stale_timestamp",
+                subscription_id=subscription_id if isinstance(subscription_id, str) else None,
+                signature_age_seconds=self._clock() - int(timestamp),
             )
         if verdict != SignatureVerdict.VALID:
             return _unauthorized(_VERDICT_REASONS.get(verdict, verdict))
@@ -181,10 +229,10 @@ class Receiver:
         if not isinstance(parsed, dict):
             return _rejected(400, "body is not a JSON object", "malformed_json", signature_age_seconds=age)
         try:
-            webhook = parse_model(CloseWebhook, parsed, "body")
+            webhook = parse_envelope(parsed)
         except InvalidInput as exc:
-            # The field path comes from the model, not the payload; pydantic's message names the
-            # expected type and never the input value.
+            # The field path and the message name the field and the expected type, never the
+            # input value.
             return WebhookResponse(
                 status=400,
                 body={"message": "not a Close webhook event", "field": exc.field[:120], "error": exc.message[:200]},
@@ -210,7 +258,7 @@ class Receiver:
                 **details,
             )
         try:
-            message_id = self._queue.enqueue(event, parsed["event"], subscription_id=webhook.subscription_id)
+            message_id = self._queue.enqueue(event, webhook.raw_event, subscription_id=webhook.subscription_id)
         except InvalidInput as exc:
             # Cannot fit in a queue message however often Close retries it.
             return WebhookResponse(
@@ -243,8 +291,8 @@ class Receiver:
     def _read_body(http_event: Mapping[str, Any], headers: Mapping[str, Any]) -> bytes | WebhookResponse:
         """The raw body bytes, size-checked before decoding; or the 400/413 answer."""
         too_large = _rejected(413, f"body larger than {MAX_BODY_BYTES} bytes", "body_too_large")
-        declared = _header(headers, "content-length")
-        if declared is not None and declared.strip().isdigit() and int(declared) > MAX_BODY_BYTES:
+        declared = declared_length(_header(headers, "content-length"))
+        if declared is not None and declared > MAX_BODY_BYTES:
             return too_large
         raw = http_event.get("body")
         if raw is None:
@@ -298,7 +346,7 @@ class Receiver:
 
 
 def build_receiver(
-    settings: SyncSettings,
+    settings: ReceiverSettings,
     *,
     sqs_client: SQSClient,
     secrets_client: SecretsManagerClient | None = None,
@@ -308,16 +356,14 @@ def build_receiver(
     the per-subscription keys in the SIGNATURE_KEYS_SECRET_ARN secret. Raises InvalidInput."""
     keys: SignatureKeys
     if settings.close_webhook_signature_key is not None:
-        keys = SingleSignatureKey(settings.close_webhook_signature_key.get_secret_value())
+        keys = SingleSignatureKey(settings.close_webhook_signature_key)
     elif settings.signature_keys_secret_arn:
         keys = SecretSignatureKeys(settings.signature_keys_secret_arn, secrets_client=secrets_client)
     else:
         raise InvalidInput("SIGNATURE_KEYS_SECRET_ARN", "is not set (nor CLOSE_WEBHOOK_SIGNATURE_KEY)")
-    if not settings.queue_url:
-        raise InvalidInput("QUEUE_URL", "is not set")
     return Receiver(
         keys=keys,
-        queue=EventQueue(sqs_client, settings.queue_url),
+        queue=WebhookQueue(sqs_client, settings.queue_url),
         tolerance_seconds=settings.signature_tolerance_seconds,
         clock=clock,
     )

@@ -140,14 +140,15 @@ def build_services(
 
 
 def receiver(environ: Mapping[str, str]) -> Receiver:
-    """The receiver function: signature keys and the event queue, nothing else."""
-    from tasksync.config import SyncSettings
+    """The receiver function: signature keys and the event queue, nothing else (and no pydantic:
+    its settings are read by hand, see tasksync.receiver_settings)."""
     from tasksync.receiver import build_receiver
+    from tasksync.receiver_settings import ReceiverSettings
 
     # Close waits for our answer and the function times out after 5 s: fail fast and answer 503
     # (Close retries) rather than let the invocation time out.
     config = Config(connect_timeout=1, read_timeout=1, retries={"mode": "standard", "max_attempts": 2})
-    settings = SyncSettings.from_env(environ)
+    settings = ReceiverSettings.from_env(environ)
     return build_receiver(
         settings,
         sqs_client=boto3.client("sqs", config=config),

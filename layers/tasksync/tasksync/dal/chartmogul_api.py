@@ -1,6 +1,6 @@
 """ChartMogul REST client: the `ChartMogulApi` port over HTTP.
 
-How answers are classified (shared/research/chartmogul-api.md §1, §3):
+How answers are classified (docs/upstream-apis.md, "ChartMogul tasks" and "ChartMogul errors and rate limits"):
 - PATCH answered 304 means nothing changed: ``update_task`` returns None.
 - 429, 503 (too many parallel connections), other 5xx and timeouts are retryable; a 429
   becomes RateLimited carrying Retry-After when the server sent one.

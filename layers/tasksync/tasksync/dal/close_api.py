@@ -1,10 +1,9 @@
 """The Close API client (implements `tasksync.logic.ports.CloseApi`).
 
-Facts it relies on are in shared/research/close-api.md: Basic auth with the key as the
-username (§1), the event log's cursor paging capped at 50 (§5), task paging with
-`_skip`/`_limit` capped at 100 (§6, §8), and the `RateLimit` / `retry-after` headers on a 429
-(§8). Long waits belong to the queue: only a GET that Close asks to wait at most two seconds
-is retried here, once.
+Facts it relies on are in docs/upstream-apis.md: Basic auth with the key as the user name, the
+event log's cursor paging capped at 50, task paging with `_skip`/`_limit` capped at 100, and
+the `RateLimit` / `retry-after` headers on a 429. Long waits belong to the queue: only a GET
+that Close asks to wait at most two seconds is retried here, once.
 """
 
 from __future__ import annotations
@@ -28,7 +27,7 @@ from tasksync.models.close import CloseEvent, CloseLead, CloseTask, CloseUser, C
 DEFAULT_RATE_LIMIT_WAIT = 2.0  # when a 429 carries no usable header (the official client's default)
 EVENT_PAGE_MAX = 50
 TASK_PAGE_MAX = 100
-# One call gives the contacts' emails and every custom field (research §7).
+# One call gives the contacts' emails and every custom field (upstream-apis.md, "Close tasks, leads and users").
 LEAD_FIELDS = "id,name,display_name,date_created,contacts,custom"
 
 # `reset=` in `RateLimit: limit=100, remaining=0, reset=0.5`. Close sends decimals, which the
@@ -279,7 +278,7 @@ class CloseClient(JsonApiClient):
         return parse_model(CloseWebhookSubscription, data, "close.webhook")
 
     def list_webhooks(self) -> list[CloseWebhookSubscription]:
-        # At most 40 subscriptions per organization (research §2.3): one page holds them all.
+        # At most 40 subscriptions per organization (upstream-apis.md): one page holds them all.
         page = _list(self._get_object("/webhook/", "close.webhooks").get("data"), "close.webhooks.data")
         return [
             parse_model(CloseWebhookSubscription, item, f"close.webhooks.data.{index}")

@@ -1,27 +1,20 @@
 """The SQS FIFO event queue between the receiver (and reconciler) and the worker.
 
-One message per Close event. Its body is the raw event object (not the webhook envelope) plus
-``subscription_id``, so the worker sees exactly what Close sent. Two ids make the queue do the
-right thing:
-
-- MessageGroupId = the Close task id: events about one task are delivered in order and never
-  processed by two workers at once, while different tasks proceed in parallel.
-- MessageDeduplicationId = sha256(event id + "|" + date_updated): a repeated delivery of the same
-  event version within SQS's 5-minute window is dropped, while a consolidated event (same id,
-  newer date_updated) is a new message.
+One message per Close event; the message format (body, group and deduplication ids) is
+`tasksync.dal.event_message`'s, here built from a parsed `CloseEvent`.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from tasksync.dal import event_message
+from tasksync.dal.event_message import MAX_MESSAGE_BYTES
 from tasksync.errors import InvalidInput
 from tasksync.models._parsing import parse_model
 from tasksync.models.close import CloseEvent
@@ -30,38 +23,12 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
     from mypy_boto3_sqs.type_defs import SendMessageBatchRequestEntryTypeDef
 
-# SQS's classic per-message (and per-batch) size limit. The receiver refuses bodies above the
-# same size, so a webhook that was accepted always fits.
-MAX_MESSAGE_BYTES = 256 * 1024
 MAX_BATCH_ENTRIES = 10
-_MAX_GROUP_ID_LENGTH = 128
-# MessageGroupId may hold alphanumerics and ASCII punctuation only.
-_GROUP_ID_CHARS = re.compile(r"[!-~]+")
-# Characters SQS accepts in a message body (the XML 1.0 character set).
-_SQS_INVALID_CHARS = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
-
-
-def _group_id(event: CloseEvent) -> str:
-    candidate = event.close_task_id or event.object_id or event.id
-    if len(candidate) <= _MAX_GROUP_ID_LENGTH and _GROUP_ID_CHARS.fullmatch(candidate):
-        return candidate
-    # Not a Close id shape: keep the grouping (same input, same group) in a form SQS accepts.
-    return hashlib.sha256(candidate.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def deduplication_id(event: CloseEvent) -> str:
     """sha256 hex of `event.id|date_updated` (64 characters; SQS allows 128)."""
-    version = f"{event.id}|{event.date_updated.isoformat()}"
-    return hashlib.sha256(version.encode("utf-8", "surrogatepass")).hexdigest()
-
-
-def _encode_body(payload: Mapping[str, Any]) -> str:
-    # Compact and UTF-8 keeps the message no larger than the body Close sent; fall back to
-    # \u escapes when the text holds a character SQS would refuse (e.g. a lone surrogate).
-    text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-    if _SQS_INVALID_CHARS.search(text):
-        text = json.dumps(payload, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
-    return text
+    return event_message.deduplication_id(event.id, event.date_updated)
 
 
 @dataclass(frozen=True)
@@ -91,18 +58,14 @@ class QueuedEvent:
 
     @property
     def group_id(self) -> str:
-        return _group_id(self.event)
+        return event_message.group_id(self.event.close_task_id, self.event.object_id, self.event.id)
 
     @property
     def deduplication_id(self) -> str:
         return deduplication_id(self.event)
 
     def message_body(self) -> str:
-        body = _encode_body({**self.raw_event, "subscription_id": self.subscription_id})
-        size = len(body.encode("utf-8"))
-        if size > MAX_MESSAGE_BYTES:
-            raise InvalidInput("event", f"is {size} bytes as a queue message; SQS takes at most {MAX_MESSAGE_BYTES}")
-        return body
+        return event_message.message_body(self.raw_event, self.subscription_id)
 
 
 @dataclass(frozen=True)
@@ -127,22 +90,12 @@ class EnqueueReport:
 
 
 class EventQueue:
-    """Writes Close events to the SQS FIFO event queue."""
+    """Writes Close events to the SQS FIFO event queue in batches (the receiver's single sends:
+    `tasksync.dal.event_message.WebhookQueue`)."""
 
     def __init__(self, sqs_client: SQSClient, queue_url: str) -> None:
         self._sqs = sqs_client
         self._queue_url = queue_url
-
-    def enqueue(self, event: CloseEvent, raw_event: Mapping[str, Any], *, subscription_id: str | None = None) -> str:
-        """Send one event; return the SQS message id. Raises botocore errors as they come."""
-        queued = QueuedEvent(event, raw_event, subscription_id)
-        answer = self._sqs.send_message(
-            QueueUrl=self._queue_url,
-            MessageBody=queued.message_body(),
-            MessageGroupId=queued.group_id,
-            MessageDeduplicationId=queued.deduplication_id,
-        )
-        return answer["MessageId"]
 
     def enqueue_many(self, events: Iterable[QueuedEvent]) -> EnqueueReport:
         """Send events with SendMessageBatch (10 per call); every failure is reported, none raised.

@@ -8,6 +8,7 @@ for any subscription. No key is ever logged or put in an error message.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
@@ -27,8 +28,22 @@ UNKNOWN_ID_REFRESH_SECONDS = 60
 MAX_CANDIDATE_KEYS = 10
 
 
+# A subscription's `signature_key` as Close issues it: 32 bytes, hex-encoded
+# (docs/upstream-apis.md, "Close webhook signatures").
+_SIGNATURE_KEY = re.compile(r"[0-9a-fA-F]{64}")
+
+
+def is_signature_key(text: str) -> bool:
+    """Whether ``text`` has the shape of a Close `signature_key` (64 hex characters)."""
+    return _SIGNATURE_KEY.fullmatch(text) is not None
+
+
 class SignatureKeysUnavailable(TaskSyncError):
     """The keys could not be read (Secrets Manager failed, or the secret is not a JSON map)."""
+
+
+class SignatureKeyInvalid(SignatureKeysUnavailable):
+    """A key is not what Close issues (64 hex characters): a configuration error."""
 
 
 class SignatureKeys(Protocol):
@@ -45,6 +60,8 @@ class SingleSignatureKey:
     """One key for any subscription: CLOSE_WEBHOOK_SIGNATURE_KEY in local runs."""
 
     def __init__(self, key_hex: str) -> None:
+        if not is_signature_key(key_hex.strip()):
+            raise SignatureKeyInvalid("CLOSE_WEBHOOK_SIGNATURE_KEY is not 64 hex characters")
         self._key = key_hex.strip()
 
     def key_for(self, subscription_id: str) -> str | None:
@@ -77,7 +94,12 @@ class SignatureKeyMap:
 
 
 def parse_key_map(value: Any) -> SignatureKeyMap:
-    """Validate the decoded secret: a JSON object of non-empty strings."""
+    """Validate the decoded secret: a JSON object of subscription id to a 64-hex-character key.
+
+    A key of any other shape (pasted with quotes or `0x`, cut short) could never verify a
+    delivery: every real one would get a 401 until Close pauses the subscription. So it is a
+    configuration error, raised for the whole secret.
+    """
     if not isinstance(value, dict):
         raise SignatureKeysUnavailable("the signature-keys secret is not a JSON object")
     keys: dict[str, str] = {}
@@ -85,6 +107,8 @@ def parse_key_map(value: Any) -> SignatureKeyMap:
         if not isinstance(subscription_id, str) or not isinstance(key, str) or not key.strip():
             # Name the subscription, never the value.
             raise SignatureKeysUnavailable(f"the signature key of {subscription_id!s:.64} is not a non-empty string")
+        if not is_signature_key(key.strip()):
+            raise SignatureKeyInvalid(f"the signature key of {subscription_id:.64} is not 64 hex characters")
         keys[subscription_id] = key.strip()
     return SignatureKeyMap(keys)
 

@@ -1,6 +1,6 @@
 """Customer resolution: which ChartMogul customer a Close lead's tasks belong to.
 
-Rules, first match wins (issue #2, point 4):
+Rules, first match wins:
 1. the lead custom field named in CLOSE_CUSTOMER_FIELD holds a ChartMogul customer UUID;
 2. a customer whose external_id is the Close lead id, within CHARTMOGUL_DATA_SOURCE_UUID;
 3. the lead's contact emails through customer search: exactly one distinct customer wins;

@@ -1,4 +1,4 @@
-"""Close webhook signatures (shared/research/close-api.md §3).
+"""Close webhook signatures (docs/upstream-apis.md, "Close webhook signatures").
 
 `close-sig-hash` = hex HMAC-SHA256 keyed with ``bytes.fromhex(signature_key)`` over the
 `close-sig-timestamp` header followed directly by the raw body bytes (no separator).
@@ -9,6 +9,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 from enum import StrEnum
+
+# Below this the window is too narrow for clock skew and API Gateway's own latency, and 0
+# (no window) would let a captured delivery be replayed once its idempotency records expire.
+MIN_TOLERANCE_SECONDS = 60
 
 
 class SignatureVerdict(StrEnum):
@@ -46,7 +50,7 @@ def verify(
         return SignatureVerdict.MISMATCH
     if not hmac.compare_digest(expected, signature.strip().lower().encode("ascii", "replace").decode()):
         return SignatureVerdict.MISMATCH
-    if tolerance_seconds and abs(now - int(timestamp)) > tolerance_seconds:
+    if abs(now - int(timestamp)) > tolerance_seconds:
         # Checked after the digest, so that a forged timestamp cannot probe the window.
         return SignatureVerdict.STALE
     return SignatureVerdict.VALID

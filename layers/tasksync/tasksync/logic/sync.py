@@ -229,7 +229,7 @@ class TaskSync:
                 desired.task.id, link, reason=_refusal("update", exc), task=desired.task, version=desired.version
             )
         if changes.get("completed_at", "unchanged") is None and not self._reopened(task_uuid, answer):
-            # UNVERIFIED (research §1.5): whether PATCH {"completed_at": null} reopens a task.
+            # Not documented (upstream-apis.md, "Reopening"): whether PATCH {"completed_at": null} reopens a task.
             # If ChartMogul kept it completed, reopen it the only sure way: create it again.
             return self._recreate(desired.with_fields(fields), link)
         saved = self._save_active(link, task_uuid, desired, fields)

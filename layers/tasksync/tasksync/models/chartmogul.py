@@ -1,6 +1,6 @@
 """ChartMogul objects: tasks, the fields we push, and customers.
 
-See shared/research/chartmogul-api.md §1-2. ChartMogul echoes `due_date` as a full timestamp
+See docs/upstream-apis.md, "ChartMogul tasks". ChartMogul echoes `due_date` as a full timestamp
 ("2025-04-30T00:00:00.000Z") even when given a date; the docs show date-only. We therefore
 never compare our fields with ChartMogul's echo; we compare with what we last pushed.
 """

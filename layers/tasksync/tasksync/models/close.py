@@ -1,7 +1,7 @@
 """Close CRM objects: the webhook envelope, events, tasks, users, leads and subscriptions.
 
-Shapes follow the real payloads in shared/research/close-api.md (F-1, F-2, F-9, F-12, F-13,
-F-15, F-5b). Unknown fields are ignored: Close adds fields without notice.
+Shapes follow Close's documented examples and real payloads (docs/upstream-apis.md; events/payloads/).
+Unknown fields are ignored: Close adds fields without notice.
 """
 
 from __future__ import annotations
@@ -12,14 +12,14 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from tasksync.models._parsing import TaskDate, UtcDatetime, parse_model
-
-TASK_OBJECT_PREFIX = "task."
-TASK_COMPLETED_ACTIVITY = "activity.task_completed"
-# The action our reconciler/backfill/CLI uses for an event it made from a task snapshot.
-SNAPSHOT_ACTION = "snapshot"
-
-TASK_ACTIONS = frozenset({"created", "updated", "completed", "deleted", SNAPSHOT_ACTION})
-ACTIVITY_ACTIONS = frozenset({"created", "deleted"})
+from tasksync.models.envelope import (
+    SNAPSHOT_ACTION,
+    TASK_COMPLETED_ACTIVITY,
+    TASK_OBJECT_PREFIX,
+    close_task_id_of,
+    is_completion_activity,
+    is_task_event,
+)
 
 
 class _CloseModel(BaseModel):
@@ -86,11 +86,11 @@ class CloseEvent(_CloseModel):
 
     @property
     def is_task_event(self) -> bool:
-        return self.object_type.startswith(TASK_OBJECT_PREFIX) and self.action in TASK_ACTIONS
+        return is_task_event(self.object_type, self.action)
 
     @property
     def is_completion_activity(self) -> bool:
-        return self.object_type == TASK_COMPLETED_ACTIVITY and self.action in ACTIVITY_ACTIONS
+        return is_completion_activity(self.object_type, self.action)
 
     @property
     def is_relevant(self) -> bool:
@@ -107,13 +107,7 @@ class CloseEvent(_CloseModel):
     @property
     def close_task_id(self) -> str | None:
         """The Close task this event is about, whatever its kind."""
-        if self.is_task_event:
-            return self.object_id or (self.data or {}).get("id") or (self.previous_data or {}).get("id")
-        if self.object_type == TASK_COMPLETED_ACTIVITY:
-            for source in (self.data, self.previous_data):
-                if source and isinstance(source.get("task_id"), str):
-                    return str(source["task_id"])
-        return None
+        return close_task_id_of(self.object_type, self.action, self.object_id, self.data, self.previous_data)
 
     def task(self) -> CloseTask | None:
         """The task snapshot carried in `data`, or None when the event carries no data."""
@@ -276,6 +270,9 @@ def refetch_event(
 
 
 __all__ = [
+    "SNAPSHOT_ACTION",
+    "TASK_COMPLETED_ACTIVITY",
+    "TASK_OBJECT_PREFIX",
     "CloseContact",
     "CloseEvent",
     "CloseLead",
