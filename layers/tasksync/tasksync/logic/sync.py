@@ -30,7 +30,7 @@ from tasksync.errors import (
     RetryableApiError,
 )
 from tasksync.logic.assignees import AssigneeResolver
-from tasksync.logic.completions import CompletionTimes
+from tasksync.logic.completions import CompletionTimes, reopen_confirmed
 from tasksync.logic.customers import CustomerResolver, LinkedCustomer
 from tasksync.logic.orphans import find_orphan
 from tasksync.logic.parking import Parking
@@ -228,7 +228,9 @@ class TaskSync:
             return self.parking.park(
                 desired.task.id, link, reason=_refusal("update", exc), task=desired.task, version=desired.version
             )
-        if changes.get("completed_at", "unchanged") is None and not self._reopened(task_uuid, answer):
+        if changes.get("completed_at", "unchanged") is None and not reopen_confirmed(
+            self.chartmogul, task_uuid, answer
+        ):
             # UNVERIFIED (research §1.5): whether PATCH {"completed_at": null} reopens a task.
             # If ChartMogul kept it completed, reopen it the only sure way: create it again.
             return self._recreate(desired.with_fields(fields), link)
@@ -239,12 +241,6 @@ class TaskSync:
             else:
                 outcome = Outcome.UPDATED
         return ApplyResult(outcome, desired.task.id, saved.cm_task_uuid)
-
-    def _reopened(self, cm_task_uuid: str, answer: ChartMogulTask | None) -> bool:
-        if answer is not None:
-            return answer.completed_at is None
-        # 304: either an earlier attempt already reopened it, or the null was ignored.
-        return self.chartmogul.get_task(cm_task_uuid).completed_at is None
 
     def _recreate_gone(self, task_id: str, link: TaskLink) -> ApplyResult:
         """The ChartMogul task of an active link is gone: create it again from the task as Close has it."""
