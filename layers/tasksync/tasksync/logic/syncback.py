@@ -229,11 +229,11 @@ class SyncBack:
         self.every_passes = every_passes
         self.clock = clock
 
-    def maybe_run(self) -> SyncBackReport | None:
+    def maybe_run(self, budget: TimeLeft | None = None) -> SyncBackReport | None:
         """Called on every reconciler pass: runs on every ``every_passes``-th one."""
         if self.every_passes > 1 and self.ledger.count_pass() % self.every_passes != 0:
             return None
-        return self.run()
+        return self.run(budget)
 
     def run(self, budget: TimeLeft | None = None) -> SyncBackReport:
         """One pass; with a ``budget``, it stops between pages and candidates once it is spent."""
