@@ -276,7 +276,7 @@ class TaskSync:
         ``release`` names the ChartMogul task this one replaces: its claim is dropped with
         the write that takes the new one.
         """
-        lease = self._take_lease(desired, link)
+        lease = self._take_lease(desired, link, release)
         if lease.maybe_created:
             adopted = self._adopt_orphan(lease, release)
             if adopted is not None:
@@ -297,8 +297,12 @@ class TaskSync:
         saved = self._store_created(lease, desired, created, fields, release)
         return ApplyResult(outcome, desired.task.id, saved.cm_task_uuid)
 
-    def _take_lease(self, desired: DesiredTask, link: TaskLink | None) -> TaskLink:
-        """Step 1: the `creating` lease; it keeps `maybe_created` when a POST may have gone through."""
+    def _take_lease(self, desired: DesiredTask, link: TaskLink | None, release: str | None) -> TaskLink:
+        """Step 1: the `creating` lease; it keeps `maybe_created` when a POST may have gone through.
+
+        The lease clears the link's ChartMogul task, so the claim on the one it replaces goes
+        with it: if the POST then parks, nothing else would ever drop that claim.
+        """
         now = self.clock()
         task = desired.task
         base = link or TaskLink.unseen(task.id)
@@ -312,6 +316,8 @@ class TaskSync:
             fields=desired.fields,
             now=now,
         )
+        if release is not None:
+            return self.links.save_with_claim(link, leased, release=release)
         return self.links.save(link, leased)
 
     def _adopt_orphan(self, lease: TaskLink, release: str | None) -> TaskLink | None:
