@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -401,3 +401,27 @@ def test_decide_takes_a_chartmogul_change_no_newer_than_our_chartmogul_write_for
     link = replace(_link(False), chartmogul_written_at=ours)
     decision = decide(link, _cm(True, "2026-01-01T11:30:00Z"), _close(False, "2026-01-01T10:00:00Z"))
     assert (decision.action, decision.complete) == (Action.ALIGN_CHARTMOGUL, False)
+
+
+def test_the_echo_of_a_written_back_completion_keeps_the_persons_completion_time() -> None:
+    sb = make_sync_back_world()
+    _, uuid = sb.mirrored_task()
+    sb.world.chartmogul.person_completes(uuid)
+    completed_by_the_person = sb.world.chartmogul.tasks[uuid].completed_at
+    # The pass runs an hour later: Close's completion (and its activity) carry the PUT's time.
+    sb.world.close.start_at(sb.world.close._moment + timedelta(hours=1))
+    logged = len(sb.world.close.events)
+    sb.sync_back.run()
+    sb.world.chartmogul.reset_log()
+
+    sb.deliver_close_events_since(logged)
+
+    assert [c for c in sb.world.chartmogul.log if c.target == uuid and c.method == "PATCH"] == []
+    kept = sb.world.chartmogul.tasks[uuid].completed_at
+    assert kept is not None
+    assert completed_by_the_person is not None
+    assert _stamp_of(kept) == _stamp_of(completed_by_the_person)
+
+
+def _stamp_of(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).replace(microsecond=0)

@@ -78,6 +78,10 @@ class CompletionTimes:
         pushed = fields.completed_at if fields is not None else None
         if link is None or fields is None or link.state is not LinkState.ACTIVE or not pushed or not link.cm_task_uuid:
             return ApplyResult(Outcome.NOTED, task_id, reason="completion time noted")
+        if link.completion_written_back(stamp):
+            return ApplyResult(
+                Outcome.NOTED, task_id, link.cm_task_uuid, reason="our write-back's completion: ChartMogul's time stays"
+            )
         drift = abs((datetime.fromisoformat(pushed) - datetime.fromisoformat(stamp)).total_seconds())
         if drift <= COMPLETION_DRIFT_SECONDS:
             return ApplyResult(Outcome.NOTED, task_id, link.cm_task_uuid, reason="completion time already right")

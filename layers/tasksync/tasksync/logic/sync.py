@@ -177,6 +177,8 @@ class TaskSync:
                 task.id, link, reason=choice.reason or "the task has no assignee", task=task, version=version
             )
         hint = self.links.completion_hint(task.id) if task.is_complete else None
+        if hint is not None and link is not None and link.completion_written_back(hint):
+            hint = None  # the echo of our write-back: the person's time, in the link, stays
         previous_fields = link.fields if link is not None else None
         fields = task_fields(
             task,

@@ -24,6 +24,7 @@ optimistic ``rev`` and the claim on its ChartMogul task) is the LinkStore's job.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from datetime import datetime
 from enum import StrEnum
 
 from tasksync.models.chartmogul import TaskFields
@@ -32,6 +33,8 @@ PARKED_REASON_MAX = 500
 # A link the sync-back reported as unsettled is looked at again after this long, or as soon as
 # the sync changes it (a new Close version, other fields, another ChartMogul task).
 SYNC_BACK_RECHECK_SECONDS = 24 * 3600
+# A Close completion this close to the Close version our write-back produced is that write's.
+WRITE_BACK_ECHO_SECONDS = 60
 
 
 class LinkState(StrEnum):
@@ -108,6 +111,18 @@ class TaskLink:
         # anything older than it must not overtake it.
         floor = self.pending_version or self.version
         return floor is not None and version < floor
+
+    def completion_written_back(self, completed_at: str) -> bool:
+        """Whether a Close completion at ``completed_at`` is the echo of the sync-back's own PUT.
+
+        Close stamps that completion with the PUT's time, later than the person's completion in
+        ChartMogul that the link holds: the echo must not move ChartMogul's time to it.
+        """
+        if not self.written_back_complete or self.written_back_version is None:
+            return False
+        moment = datetime.fromisoformat(completed_at.replace("Z", "+00:00"))
+        written = datetime.fromisoformat(self.written_back_version.replace("Z", "+00:00"))
+        return abs((moment - written).total_seconds()) <= WRITE_BACK_ECHO_SECONDS
 
     def _sync_back_key(self) -> str:
         return f"{self.version}|{self.fingerprint}|{self.cm_task_uuid}"
