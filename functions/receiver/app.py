@@ -12,23 +12,21 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
-import boto3
 from aws_lambda_powertools.logging import Logger
 from aws_lambda_powertools.metrics import Metrics, MetricUnit
-from botocore.config import Config
 
-from tasksync.config import SyncSettings
-from tasksync.receiver import Receiver, WebhookResponse, build_receiver
+from tasksync import wiring
+from tasksync.receiver import Receiver, WebhookResponse
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
-logger = Logger(service="receiver")
-metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "TaskSync"))
-
-# Close waits for our answer and the function times out after 5 s: fail fast and answer 503
-# (Close retries) rather than let the invocation time out.
-_CLIENT_CONFIG = Config(connect_timeout=1, read_timeout=1, retries={"mode": "standard", "max_attempts": 2})
+# Log lines name the function (POWERTOOLS_SERVICE_NAME, set per function); custom metrics name
+# the stack (STACK_NAME), so that one stack's metrics never mix with another's.
+logger = Logger()
+metrics = Metrics(
+    namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "TaskSync"), service=os.environ.get("STACK_NAME")
+)
 
 _METRIC_BY_OUTCOME = {
     "accepted": "WebhooksAccepted",
@@ -40,18 +38,11 @@ _METRIC_BY_OUTCOME = {
 _receiver: Receiver | None = None
 
 
-def _get_receiver() -> Receiver:
-    # Built on the first invocation and kept for the life of the process (clients, key cache).
+def get_receiver() -> Receiver:
+    """Built once per process: clients, caches and keys are reused across invocations."""
     global _receiver  # noqa: PLW0603 - the per-process cache Lambda reuses across invocations
     if _receiver is None:
-        settings = SyncSettings.from_env(os.environ)
-        _receiver = build_receiver(
-            settings,
-            sqs_client=boto3.client("sqs", config=_CLIENT_CONFIG),
-            secrets_client=(
-                boto3.client("secretsmanager", config=_CLIENT_CONFIG) if settings.signature_keys_secret_arn else None
-            ),
-        )
+        _receiver = wiring.receiver(os.environ)
     return _receiver
 
 
@@ -80,11 +71,11 @@ def _record(response: WebhookResponse) -> None:
         logger.info("webhook " + response.outcome, extra=details)
 
 
-@metrics.log_metrics(capture_cold_start_metric=True)
 @logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     try:
-        receiver = _get_receiver()
+        receiver = get_receiver()
     except Exception:
         logger.exception("receiver is misconfigured")
         metrics.add_metric(name="WebhooksFailed", unit=MetricUnit.Count, value=1)

@@ -3,6 +3,10 @@ subscription health, and (when invoked with {"backfill_since": "YYYY-MM-DD"}) ba
 
 No Powertools Tracer, as in the worker: its import-time X-Ray client costs more cold-start time
 than the traces are worth; `Tracing: Active` in the template still traces each invocation.
+
+This module imports only Powertools' Logger and Metrics and tasksync.wiring: the reconciler's object
+graph (pydantic settings and models, requests, the runtime modules) is imported by
+get_reconciler() at the first invocation, and only the part this function uses.
 """
 
 from __future__ import annotations
@@ -11,62 +15,33 @@ import os
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.logging import Logger
+from aws_lambda_powertools.metrics import Metrics, MetricUnit
 
-from tasksync.catch_up import Budget
-from tasksync.dal.aws import aws_client
-from tasksync.dal.checkpoints import CheckpointStore, RunLock
-from tasksync.dal.dead_letters import DeadLetterQueue
-from tasksync.dal.queue import EventQueue
-from tasksync.dal.signature_keys import SecretSignatureKeys
-from tasksync.dal.syncback_ledger import SyncBackLedger
+from tasksync import wiring
 from tasksync.errors import InvalidInput
-from tasksync.logic.syncback import SyncBack, SyncBackReport
-from tasksync.reconciler import Reconciler, ReconcileReport
-from tasksync.wiring import services_from_environment
+from tasksync.observability import log_reconcile_pass
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
-logger = Logger(service="reconciler")
-metrics = Metrics()
-_reconciler: Reconciler | None = None
+    from tasksync.logic.syncback import SyncBackReport
+    from tasksync.reconciler import ReconcileReport
+
+# Log lines name the function (POWERTOOLS_SERVICE_NAME, set per function); custom metrics name
+# the stack (STACK_NAME), so that one stack's metrics never mix with another's.
+logger = Logger()
+metrics = Metrics(
+    namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "TaskSync"), service=os.environ.get("STACK_NAME")
+)
+_reconciler: wiring.ScheduledReconciler | None = None
 
 
-def get_reconciler() -> Reconciler:
+def get_reconciler() -> wiring.ScheduledReconciler:
+    """Built once per process: clients, caches and keys are reused across invocations."""
     global _reconciler  # noqa: PLW0603 - the per-process cache Lambda reuses across invocations
     if _reconciler is None:
-        services = services_from_environment(os.environ)
-        settings = services.settings
-        if not settings.queue_url:
-            raise InvalidInput("QUEUE_URL", "is not set")
-        subscriptions = (
-            SecretSignatureKeys(settings.signature_keys_secret_arn, secrets_client=aws_client("secretsmanager"))
-            if settings.signature_keys_secret_arn
-            else None
-        )
-        sync_back = (
-            SyncBack(
-                close=services.close,
-                chartmogul=services.chartmogul,
-                links=services.links,
-                ledger=SyncBackLedger(aws_client("dynamodb"), settings.state_table),
-                every_passes=settings.sync_back_every_passes,
-            )
-            if settings.sync_completion_back
-            else None
-        )
-        _reconciler = Reconciler(
-            settings=settings,
-            close=services.close,
-            links=services.links,
-            checkpoints=CheckpointStore(aws_client("dynamodb"), settings.state_table),
-            queue=EventQueue(aws_client("sqs"), settings.queue_url),
-            poison=DeadLetterQueue(aws_client("sqs"), settings.dlq_url) if settings.dlq_url else None,
-            subscriptions=subscriptions,
-            sync_back=sync_back,
-        )
+        _reconciler = wiring.reconciler(os.environ)
     return _reconciler
 
 
@@ -108,27 +83,23 @@ def report_sync_back(sync_back: SyncBackReport) -> None:
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    reconciler = get_reconciler()
+    scheduled = get_reconciler()
     since = event.get("backfill_since") if isinstance(event, dict) else None
     if since:
         try:
             day = date.fromisoformat(str(since))
         except ValueError:
             raise InvalidInput("backfill_since", "must be a date, YYYY-MM-DD") from None
-        report = reconciler.backfill(day)
+        report = scheduled.reconciler.backfill(day)
     else:
         # At most one scheduled pass at a time; the lease outlives the function's timeout.
-        budget = Budget.for_lambda(
-            context.get_remaining_time_in_millis(), cap=reconciler.settings.reconcile_budget_seconds
-        )
-        report = reconciler.run(
-            RunLock(aws_client("dynamodb"), reconciler.settings.state_table, "reconcile"), 330.0, budget=budget
-        )
+        budget = scheduled.budget(context.get_remaining_time_in_millis())
+        report = scheduled.reconciler.run(scheduled.lock, 330.0, budget=budget)
     report_metrics(report)
     for subscription_id in report.paused_subscriptions:
         logger.warning(
             "Close webhook subscription is paused",
             extra={"subscription_id": subscription_id, "resumed": subscription_id in report.resumed_subscriptions},
         )
-    logger.info("reconcile finished", extra=report.as_dict())
+    log_reconcile_pass(logger, report)
     return report.as_dict()

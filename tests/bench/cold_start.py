@@ -31,7 +31,7 @@ REQUIREMENTS = REPO_ROOT / "layers" / "tasksync" / "requirements.txt"
 
 # Goals of issue 6: receiver ≤ 1.3× `import boto3`, worker and reconciler ≤ 2×.
 FUNCTIONS = {
-    "receiver": ("ReceiverFunction", 1.3, "_get_receiver"),
+    "receiver": ("ReceiverFunction", 1.3, "get_receiver"),
     "worker": ("WorkerFunction", 2.0, "get_worker"),
     "reconciler": ("ReconcilerFunction", 2.0, "get_reconciler"),
 }
@@ -237,7 +237,7 @@ def run(*, samples: int) -> BenchResult:
         [
             f"Medians of {samples} fresh processes each (interleaved). *import* is the module import (what"
             " Lambda's init phase runs); *first-invocation set-up* is the handler's lazily built clients"
-            " (`_get_receiver()`, `get_worker()`, `get_reconciler()`; no request leaves the process).",
+            " (`get_receiver()`, `get_worker()`, `get_reconciler()`; no request leaves the process).",
             markdown_table(
                 ["target", "import", "first-invocation set-up", "total", "import ÷ import boto3"], detail_rows
             ),

@@ -29,7 +29,7 @@ from tasksync.models.close import CloseEvent
 from tasksync.receiver import Receiver
 from tasksync_dev.local.moto_server import MotoServer
 from tests.bench.report import BenchResult, Measurement, markdown_table, ms, percentile
-from tests.support.handlers import FakeLambdaContext, load_event, load_handler
+from tests.support.handlers import lambda_context, load_event, load_handler
 from tests.support.template import create_queues
 
 SIGNATURE_KEY = "5f" * 32
@@ -102,7 +102,7 @@ def _in_process(requests: list[dict[str, Any]], now: int) -> tuple[list[float], 
         with contextlib.redirect_stdout(io.StringIO()) as discarded:
             handler = load_handler("receiver")
             vars(handler)["_receiver"] = receiver  # the handler's per-process cache, pre-filled
-            context = FakeLambdaContext()
+            context = lambda_context()
             handler_times = []
             for request in requests:
                 start = time.perf_counter()

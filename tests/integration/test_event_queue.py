@@ -3,11 +3,9 @@ Secrets Manager) on 127.0.0.1, with the queues and secrets declared in template.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import time
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
@@ -17,6 +15,7 @@ import pytest
 from tasksync.dal.queue import MAX_MESSAGE_BYTES, EventQueue, QueuedEvent
 from tasksync.dal.signature_keys import SecretSignatureKeys, SignatureKeysUnavailable
 from tests.support.aws import Queues, Secrets
+from tests.support.handlers import lambda_context, load_handler
 
 if TYPE_CHECKING:
     from mypy_boto3_secretsmanager import SecretsManagerClient
@@ -170,14 +169,6 @@ def test_a_missing_key_secret_is_unavailable(secrets_client: SecretsManagerClien
 # --- the Lambda handler ---------------------------------------------------------------------------
 
 
-@dataclass
-class FakeLambdaContext:
-    function_name: str = "tasksync-ReceiverFunction"
-    memory_limit_in_mb: int = 256
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:tasksync-ReceiverFunction"
-    aws_request_id: str = "c6af9ac6-7b61-11e6-9a41-93e812345678"
-
-
 @pytest.fixture
 def receiver_app(queues: Queues, secrets: Secrets, moto_server: str, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
     """functions/receiver/app.py loaded fresh, configured as template.yaml configures it."""
@@ -195,17 +186,12 @@ def receiver_app(queues: Queues, secrets: Secrets, moto_server: str, monkeypatch
     monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "tasksync-test")
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "TaskSyncTest")
     monkeypatch.delenv("CLOSE_WEBHOOK_SIGNATURE_KEY", raising=False)
-    spec = importlib.util.spec_from_file_location(f"webhook_app_{uuid.uuid4().hex}", REPO / "functions/receiver/app.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_handler("receiver")
 
 
 def invoke(app: ModuleType, name: str) -> dict[str, Any]:
     event = json.loads((EVENTS / name).read_text("utf-8"))
-    answer: dict[str, Any] = app.lambda_handler(event, FakeLambdaContext())
+    answer: dict[str, Any] = app.lambda_handler(event, lambda_context("tasksync-ReceiverFunction"))
     return answer
 
 

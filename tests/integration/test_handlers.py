@@ -18,10 +18,11 @@ from tasksync.dal.aws import aws_client, forget_clients
 from tasksync.dal.checkpoints import RunLock
 from tasksync.dal.links import LinkState, TaskLink, TaskLinkStore
 from tasksync.logic.signature import sign
+from tasksync_dev.local.sqs_source import invoke_batch
 from tasksync_dev.sandbox._server import FaultPlan
 from tasksync_dev.sandbox.chartmogul import ChartMogulSimulator
 from tasksync_dev.sandbox.close import CloseSimulator
-from tests.support.handlers import FakeLambdaContext, load_event, load_handler, repo_path, sqs_lambda_event
+from tests.support.handlers import lambda_context, load_event, load_handler, repo_path
 from tests.support.template import queue_definitions
 
 EVENTS_SUBSCRIPTION = "whsub_1vT2aEze4uUzQlqLIBExYl"  # research F-1, used by events/webhook-*.json
@@ -70,13 +71,14 @@ class Stack:
 
     def run_worker(self, worker: ModuleType, messages: list[dict[str, Any]]) -> dict[str, Any]:
         """What Lambda's poller does: invoke, then delete the records that did not fail."""
-        response: dict[str, Any] = worker.lambda_handler(
-            sqs_lambda_event(messages, self.queue_arn()), FakeLambdaContext()
+        response: dict[str, Any] = invoke_batch(
+            sqs=self.sqs,
+            queue_url=self.queue_url,
+            queue_arn=self.queue_arn(),
+            region="us-east-1",
+            messages=messages,
+            invoke=lambda event: worker.lambda_handler(event, lambda_context()),
         )
-        failed = {f["itemIdentifier"] for f in response["batchItemFailures"]}
-        for message in messages:
-            if message["MessageId"] not in failed:
-                self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
         return response
 
 
@@ -168,7 +170,7 @@ def stack(
 )
 def test_receiver_answers_each_sample_event(stack: Stack, event_file: str, status: int, queued: int) -> None:
     receiver = load_handler("receiver")
-    response = receiver.lambda_handler(load_event(event_file), FakeLambdaContext())
+    response = receiver.lambda_handler(load_event(event_file), lambda_context())
     assert response["statusCode"] == status
     assert "Traceback" not in response["body"]
     assert stack.depth(stack.queue_url) == queued
@@ -177,7 +179,7 @@ def test_receiver_answers_each_sample_event(stack: Stack, event_file: str, statu
 def test_receiver_enqueues_a_duplicate_delivery_once(stack: Stack) -> None:
     receiver = load_handler("receiver")
     event = load_event("webhook-task-created.json")
-    answers = [receiver.lambda_handler(event, FakeLambdaContext()) for _ in range(3)]
+    answers = [receiver.lambda_handler(event, lambda_context()) for _ in range(3)]
     assert [a["statusCode"] for a in answers] == [202, 202, 202]
     assert json.loads(answers[0]["body"])["event_id"] == "ev_34bKnJcMX9UnRJmuGH5Jtr"
     messages = stack.receive()
@@ -193,7 +195,7 @@ def test_receiver_rejects_bad_input_without_queueing(stack: Stack) -> None:
         {**event, "headers": {k: v for k, v in event["headers"].items() if k != "close-sig-hash"}},
         {**event, "body": "x" * (256 * 1024 + 1)},
     ]
-    statuses = [receiver.lambda_handler(case, FakeLambdaContext())["statusCode"] for case in cases]
+    statuses = [receiver.lambda_handler(case, lambda_context())["statusCode"] for case in cases]
     assert statuses == [401, 401, 413]
     assert stack.depth(stack.queue_url) == 0
 
@@ -208,7 +210,7 @@ def test_receiver_answers_400_for_a_signed_body_that_is_not_a_close_event(stack:
         "isBase64Encoded": False,
         "headers": {"close-sig-timestamp": timestamp, "close-sig-hash": sign(SANDBOX_SIGNATURE_KEY, timestamp, body)},
     }
-    response = receiver.lambda_handler(event, FakeLambdaContext())
+    response = receiver.lambda_handler(event, lambda_context())
     assert response["statusCode"] == 400
     assert "event." in response["body"]  # names the missing field
     assert stack.depth(stack.queue_url) == 0
@@ -217,28 +219,28 @@ def test_receiver_answers_400_for_a_signed_body_that_is_not_a_close_event(stack:
 def test_receiver_answers_5xx_only_when_the_queue_write_fails(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("QUEUE_URL", stack.queue_url + "-missing")
     receiver = load_handler("receiver")
-    response = receiver.lambda_handler(load_event("webhook-task-created.json"), FakeLambdaContext())
+    response = receiver.lambda_handler(load_event("webhook-task-created.json"), lambda_context())
     assert response["statusCode"] >= 500
     assert "Traceback" not in response["body"]
 
 
 # ---------------------------------------------------------------------------------- worker
 def enqueue_webhook(stack: Stack, event_file: str = "webhook-task-created.json") -> None:
-    response = load_handler("receiver").lambda_handler(load_event(event_file), FakeLambdaContext())
+    response = load_handler("receiver").lambda_handler(load_event(event_file), lambda_context())
     assert response["statusCode"] == 202
 
 
 def test_worker_applies_the_sample_sqs_event(stack: Stack) -> None:
     worker = load_handler("worker")
     event = load_event("sqs-task-created.json")
-    response = worker.lambda_handler(event, FakeLambdaContext())
+    response = worker.lambda_handler(event, lambda_context())
     assert response == {"batchItemFailures": []}
     tasks = stack.chartmogul.live_tasks(stack.customer)
     assert [t["task_details"] for t in tasks] == ["Instantly: Test20250227"]
     assert tasks[0]["assignee"] == REP
     # The same record again (SQS redelivery): the idempotency record answers, ChartMogul is untouched.
     stack.chartmogul.calls.clear()
-    assert worker.lambda_handler(event, FakeLambdaContext()) == {"batchItemFailures": []}
+    assert worker.lambda_handler(event, lambda_context()) == {"batchItemFailures": []}
     assert stack.chartmogul.calls == []
 
 
@@ -261,7 +263,7 @@ def test_worker_reports_partial_batch_failures_and_backs_off(stack: Stack) -> No
             "headers": headers,
             "isBase64Encoded": False,
         }
-        assert receiver.lambda_handler(event, FakeLambdaContext())["statusCode"] == 202
+        assert receiver.lambda_handler(event, lambda_context())["statusCode"] == 202
     messages = stack.receive()
     assert len(messages) == 2
     response = stack.run_worker(load_handler("worker"), messages)
@@ -319,7 +321,7 @@ def test_worker_moves_an_unreadable_message_to_the_dlq_with_its_reason(stack: St
 # ---------------------------------------------------------------------------------- reconciler
 def test_reconciler_recovers_an_event_whose_webhook_never_arrived(stack: Stack) -> None:
     task = stack.close.create_task(lead_id=F1_LEAD, text="never delivered", assigned_to=F1_USER, date="2025-03-01")
-    report = load_handler("reconciler").lambda_handler(load_event("schedule-reconcile.json"), FakeLambdaContext())
+    report = load_handler("reconciler").lambda_handler(load_event("schedule-reconcile.json"), lambda_context())
     assert report["events_enqueued"] >= 1
     stack.run_worker(load_handler("worker"), stack.receive())
     [mirrored] = stack.chartmogul.live_tasks()
@@ -328,7 +330,7 @@ def test_reconciler_recovers_an_event_whose_webhook_never_arrived(stack: Stack) 
     assert link is not None
     assert link.cm_task_uuid == mirrored["task_uuid"]
     # A second pass finds the same event again, sees it applied, and enqueues nothing.
-    again = load_handler("reconciler").lambda_handler(load_event("schedule-reconcile.json"), FakeLambdaContext())
+    again = load_handler("reconciler").lambda_handler(load_event("schedule-reconcile.json"), lambda_context())
     assert (again["events_enqueued"], again["events_already_applied"]) == (0, again["events_seen"])
     assert again["events_seen"] >= 1
     assert stack.depth(stack.queue_url) == 0
@@ -339,7 +341,7 @@ def test_a_reconcile_pass_emits_its_counts_and_checkpoint_age(
 ) -> None:
     stack.close.create_task(lead_id=F1_LEAD, text="counted", assigned_to=F1_USER, date="2025-03-01")
     capsys.readouterr()
-    load_handler("reconciler").lambda_handler(load_event("schedule-reconcile.json"), FakeLambdaContext())
+    load_handler("reconciler").lambda_handler(load_event("schedule-reconcile.json"), lambda_context())
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
     [emf] = [line for line in lines if "ReconcileEventsSeen" in line]  # (cold start has its own line)
     assert (emf["ReconcileEventsSeen"], emf["ReconcileEventsAlreadyApplied"], emf["ReconcileEventsEnqueued"]) == (
@@ -349,7 +351,7 @@ def test_a_reconcile_pass_emits_its_counts_and_checkpoint_age(
     )
     assert 0 <= emf["ReconcileCheckpointAge"][0] < 30  # the pass just completed: a fresh checkpoint
     # The log line (its stream is whichever stdout Powertools' logger was first given: read the record).
-    [finished] = [record for record in caplog.records if record.getMessage() == "reconcile finished"]
+    [finished] = [record for record in caplog.records if record.getMessage().startswith("reconcile pass: ")]
     counts = tuple(getattr(finished, name) for name in ("events_seen", "events_already_applied", "events_enqueued"))
     assert counts == (1, 0, 1)
 
@@ -364,7 +366,7 @@ def test_parked_task_is_retried_and_synced_once_its_customer_appears(stack: Stac
     stack.chartmogul.add_customer(name="Initech", email="cto@initech.example")
     # Its backoff has elapsed (written as elapsed, rather than waiting for it).
     stack.links.save(link, replace(link, retry_at=1.0))
-    report = load_handler("reconciler").lambda_handler(load_event("schedule-reconcile.json"), FakeLambdaContext())
+    report = load_handler("reconciler").lambda_handler(load_event("schedule-reconcile.json"), lambda_context())
     assert report["parked_retried"] == 1
     stack.run_worker(
         load_handler("worker"), [m for m in stack.receive() if m["Attributes"]["MessageGroupId"] == task["id"]]
@@ -383,7 +385,7 @@ def _deliver(stack: Stack, task_id: str) -> list[dict[str, Any]]:
         "headers": headers,
         "isBase64Encoded": False,
     }
-    assert load_handler("receiver").lambda_handler(event, FakeLambdaContext())["statusCode"] == 202
+    assert load_handler("receiver").lambda_handler(event, lambda_context())["statusCode"] == 202
     return [m for m in stack.receive() if m["Attributes"]["MessageGroupId"] == task_id]
 
 
@@ -400,7 +402,7 @@ def test_reconciler_detects_a_paused_subscription(
     )
     stack.close.pause_subscription(subscription["id"])
     monkeypatch.setenv("AUTO_RESUME_WEBHOOK", "true" if auto_resume else "false")
-    report = load_handler("reconciler").lambda_handler(load_event("schedule-reconcile.json"), FakeLambdaContext())
+    report = load_handler("reconciler").lambda_handler(load_event("schedule-reconcile.json"), lambda_context())
     assert report["paused_subscriptions"] == [subscription["id"]]
     assert report["resumed_subscriptions"] == ([subscription["id"]] if auto_resume else [])
     assert stack.close.subscriptions[subscription["id"]]["status"] == ("active" if auto_resume else "paused")
@@ -409,7 +411,7 @@ def test_reconciler_detects_a_paused_subscription(
 def test_reconciler_backfill_enqueues_every_task_since_a_date(stack: Stack) -> None:
     for n in range(3):
         stack.close.create_task(lead_id=F1_LEAD, text=f"old task {n}", assigned_to=F1_USER, date="2025-03-01")
-    report = load_handler("reconciler").lambda_handler(load_event("reconcile-backfill.json"), FakeLambdaContext())
+    report = load_handler("reconciler").lambda_handler(load_event("reconcile-backfill.json"), lambda_context())
     assert report["backfilled"] == 3
     assert stack.depth(stack.queue_url) == 3
 
@@ -418,10 +420,10 @@ def test_a_reconcile_pass_skips_itself_while_another_holds_the_lock(stack: Stack
     lock = RunLock(aws_client("dynamodb"), stack.links.table_name, "reconcile")
     assert lock.acquire("a long run", 300)
     stack.close.create_task(lead_id=F1_LEAD, text="waits for the next pass", assigned_to=F1_USER, date="2025-03-01")
-    report = load_handler("reconciler").lambda_handler(load_event("schedule-reconcile.json"), FakeLambdaContext())
+    report = load_handler("reconciler").lambda_handler(load_event("schedule-reconcile.json"), lambda_context())
     assert report["skipped"]
     assert stack.depth(stack.queue_url) == 0
     lock.release("a long run")
-    report = load_handler("reconciler").lambda_handler(load_event("schedule-reconcile.json"), FakeLambdaContext())
+    report = load_handler("reconciler").lambda_handler(load_event("schedule-reconcile.json"), lambda_context())
     assert report["skipped"] is None
     assert report["events_enqueued"] >= 1

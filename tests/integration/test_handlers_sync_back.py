@@ -5,14 +5,14 @@ from __future__ import annotations
 import pytest
 
 from tests.integration.test_handlers import F1_LEAD, F1_USER, Stack, stack
-from tests.support.handlers import FakeLambdaContext, load_event, load_handler
+from tests.support.handlers import lambda_context, load_event, load_handler
 
 __all__ = ["stack"]  # the fixture, shared with the handlers' own tests
 
 
 def _mirror(stack: Stack) -> str:
     task = stack.close.create_task(lead_id=F1_LEAD, text="ticked off by CS", assigned_to=F1_USER, date="2025-03-01")
-    load_handler("reconciler").lambda_handler(load_event("schedule-reconcile.json"), FakeLambdaContext())
+    load_handler("reconciler").lambda_handler(load_event("schedule-reconcile.json"), lambda_context())
     stack.run_worker(load_handler("worker"), stack.receive())
     [mirrored] = stack.chartmogul.live_tasks()
     stack.chartmogul.person_completes(mirrored["task_uuid"])
@@ -32,7 +32,7 @@ def test_the_reconciler_writes_a_chartmogul_completion_back_only_when_enabled(
     capsys.readouterr()
     caplog.clear()
 
-    report = load_handler("reconciler").lambda_handler(load_event("schedule-reconcile.json"), FakeLambdaContext())
+    report = load_handler("reconciler").lambda_handler(load_event("schedule-reconcile.json"), lambda_context())
 
     printed = capsys.readouterr().out
     assert stack.close.tasks[task_id]["is_complete"] is enabled

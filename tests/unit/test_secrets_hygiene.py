@@ -18,7 +18,7 @@ from tasksync.config import SyncSettings
 from tasksync.errors import InvalidInput
 from tasksync.logic.signature import sign
 from tasksync_dev.local.options import settings_variables
-from tests.support.handlers import FakeLambdaContext, load_event, load_handler
+from tests.support.handlers import lambda_context, load_event, load_handler
 from tests.support.log_capture import leaked
 
 CLOSE_KEY = "api_5ecretCl0seKeyThatMustNeverBeLogged0000"
@@ -100,9 +100,9 @@ def test_the_receiver_handler_logs_and_counts_without_a_key(
         signed_event(b'{"subscription_id": 1, "event": {}}'),  # authentic but not an event -> 400
     ]
     receiver = load_handler("receiver")  # loaded under capture: its logger writes to it
-    answers = [receiver.lambda_handler(event, FakeLambdaContext()) for event in cases]
+    answers = [receiver.lambda_handler(event, lambda_context()) for event in cases]
     monkeypatch.delenv("QUEUE_URL")
-    misconfigured = load_handler("receiver").lambda_handler(cases[0], FakeLambdaContext())
+    misconfigured = load_handler("receiver").lambda_handler(cases[0], lambda_context())
     printed = capsys.readouterr()
     text = printed.out + printed.err + json.dumps([*answers, misconfigured])
     assert [a["statusCode"] for a in answers] == [503, 401, 401, 400]

@@ -1,5 +1,8 @@
 """Run the Lambda handlers in this process, the way Lambda would call them.
 
+The one Lambda emulation: the local runner and the tests both load handlers and build their
+context objects here (and feed SQS batches through `sqs_source`).
+
 Each handler is loaded from the file the template names (CodeUri + Handler), under a module
 name unique to this run: every handler module is called `app` and caches its clients at
 first use, so a fresh copy per local stack starts from the environment of that stack.
@@ -60,6 +63,22 @@ class LocalLambdaContext:
         return max(0, int(left * 1000))
 
 
+def load_handler_module(path: Path, module_name: str) -> ModuleType:
+    """Import a handler file as Lambda does at init, under ``module_name`` (unique per load:
+    every handler module is called `app`). Call it once the environment is set."""
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load a handler from {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        sys.modules.pop(module_name, None)
+        raise
+    return module
+
+
 @contextmanager
 def _environment_variable(name: str, value: str) -> Iterator[None]:
     previous = os.environ.get(name)
@@ -100,19 +119,10 @@ class LocalFunction:
 
     def load(self) -> ModuleType:
         """Import the handler file; call once the stack's environment is in os.environ."""
-        spec = importlib.util.spec_from_file_location(self.module_name, self.path)
-        if spec is None or spec.loader is None:
-            raise ImportError(f"cannot load {self.logical_id}'s handler from {self.path}")
-        module = importlib.util.module_from_spec(spec)
         # Each function gets its own Powertools service name, hence its own logger and log
         # format state: the three run in parallel threads here, unlike in Lambda.
         with _load_lock, _environment_variable("POWERTOOLS_SERVICE_NAME", self.service_name):
-            sys.modules[self.module_name] = module
-            try:
-                spec.loader.exec_module(module)
-            except BaseException:
-                sys.modules.pop(self.module_name, None)
-                raise
+            module = load_handler_module(self.path, self.module_name)
         if not callable(getattr(module, self._handler_name, None)):
             raise ImportError(f"{self.path} has no handler function {self._handler_name}")
         self.module = module

@@ -85,6 +85,30 @@ def failed_message_ids(response: Any, batch_ids: set[str]) -> set[str]:
     return failed
 
 
+def delete_succeeded(sqs: SQSClient, queue_url: str, messages: list[MessageTypeDef], response: Any) -> None:
+    """Delete the records of an invocation that did not fail, by Lambda's rules for a
+    batch-item-failures answer (the failures stay in the queue, with the backoff the worker set)."""
+    failed = failed_message_ids(response, {message["MessageId"] for message in messages})
+    done: list[DeleteMessageBatchRequestEntryTypeDef] = [
+        {"Id": str(index), "ReceiptHandle": message["ReceiptHandle"]}
+        for index, message in enumerate(messages)
+        if message["MessageId"] not in failed
+    ]
+    if done:
+        sqs.delete_message_batch(QueueUrl=queue_url, Entries=done)
+
+
+def invoke_batch(
+    *, sqs: SQSClient, queue_url: str, queue_arn: str, region: str, messages: list[MessageTypeDef], invoke: Invoke
+) -> Any:
+    """One invocation as Lambda's poller makes it: the event for these received messages, then
+    the records that did not fail are deleted. When ``invoke`` raises, nothing is deleted (the
+    whole batch comes back) and the exception propagates. Returns the handler's answer."""
+    response = invoke(sqs_lambda_event(messages, queue_arn, region))
+    delete_succeeded(sqs, queue_url, messages, response)
+    return response
+
+
 class SqsEventSource(BackgroundLoop):
     """Polls one queue and feeds its batches to one function, until stopped."""
 
@@ -148,7 +172,6 @@ class SqsEventSource(BackgroundLoop):
         return len(messages)
 
     def _process(self, messages: list[MessageTypeDef]) -> None:
-        batch_ids = {message["MessageId"] for message in messages}
         if not self._queue_arn:
             self._queue_arn = self._sqs.get_queue_attributes(QueueUrl=self._queue_url, AttributeNames=["QueueArn"])[
                 "Attributes"
@@ -158,11 +181,4 @@ class SqsEventSource(BackgroundLoop):
         except Exception as exc:  # Lambda: a failed invocation returns the whole batch to the queue
             self._on_batch_error(exc, len(messages))
             return
-        failed = failed_message_ids(response, batch_ids)
-        done: list[DeleteMessageBatchRequestEntryTypeDef] = [
-            {"Id": str(index), "ReceiptHandle": message["ReceiptHandle"]}
-            for index, message in enumerate(messages)
-            if message["MessageId"] not in failed
-        ]
-        if done:
-            self._sqs.delete_message_batch(QueueUrl=self._queue_url, Entries=done)
+        delete_succeeded(self._sqs, self._queue_url, messages, response)

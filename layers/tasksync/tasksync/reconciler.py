@@ -29,7 +29,7 @@ from tasksync.catch_up import (
     PairScan,
     PoisonSink,
 )
-from tasksync.config import SyncSettings
+from tasksync.config import ReconcilerSettings
 from tasksync.dal.checkpoints import RunLock
 from tasksync.dal.queue import EnqueueReport, QueuedEvent
 from tasksync.errors import ApiError, ConcurrentUpdate, InvalidInput, NotFound, RateLimited
@@ -141,7 +141,7 @@ class Reconciler:
     def __init__(
         self,
         *,
-        settings: SyncSettings,
+        settings: ReconcilerSettings,
         close: CloseSource,
         links: LinkReader,
         checkpoints: RunLog,

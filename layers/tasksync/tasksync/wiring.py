@@ -1,10 +1,18 @@
-"""Assemble the engine from settings: one place that knows which concrete class plays which port.
+"""Assemble each function from its settings: one place that knows which concrete class plays which port.
 
-Handlers, the local runner, the CLI and the tests all build their objects here, so they run
-the same code paths. API keys come from the environment when set (local runs), otherwise from
-Secrets Manager by ARN (Lambda): their values never travel through template parameters or
-environment variables in AWS.
+Each handler calls one builder here at its first invocation: `receiver`, `worker` or
+`reconciler`. A builder reads that function's settings model from the environment (validated
+there and then: a missing or bad variable raises InvalidInput naming it) and builds only the
+clients that function uses. Only boto3, which all three use, is imported at the top; the
+builders import their object graphs inside: every handler imports this module, and none should
+pay for another function's imports (the receiver never loads the engine, the reconciler never
+loads the ChartMogul client).
+
+API keys come from the environment when set (local runs), otherwise from Secrets Manager by ARN
+(Lambda): their values never travel through template parameters or environment variables in AWS.
 """
+
+# ruff: noqa: PLC0415 - imports inside the builders are the point of this module (see above)
 
 from __future__ import annotations
 
@@ -13,24 +21,54 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from tasksync.config import SyncSettings
+import boto3
+from botocore.config import Config
+
 from tasksync.dal.aws import aws_client
-from tasksync.dal.chartmogul_api import ChartMogulClient
-from tasksync.dal.close_api import CloseClient
-from tasksync.dal.links import TaskLinkStore
-from tasksync.dal.pacing import RequestPacer
-from tasksync.dal.state_cache import StateCache
 from tasksync.errors import InvalidInput
-from tasksync.logic.assignees import AssigneeResolver
-from tasksync.logic.customers import CustomerResolver
-from tasksync.logic.sync import TaskSync
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
 
+    from tasksync.catch_up import Budget
+    from tasksync.config import ChartMogulApiSettings, CloseApiSettings, EngineSettings, ReconcilerSettings
+    from tasksync.dal.chartmogul_api import ChartMogulClient
+    from tasksync.dal.checkpoints import RunLock
+    from tasksync.dal.close_api import CloseClient
+    from tasksync.dal.links import TaskLinkStore
+    from tasksync.dal.pacing import RequestPacer
+    from tasksync.dal.state_cache import StateCache
+    from tasksync.logic.sync import TaskSync
+    from tasksync.logic.syncback import SyncBack
+    from tasksync.receiver import Receiver
+    from tasksync.reconciler import Reconciler
+    from tasksync.worker import OutcomeSink, Worker
+
 SecretReader = Callable[[str], str]
 # What template.yaml puts in the API-key secrets until the operator stores the real key.
 PLACEHOLDER_SECRET = "REPLACE_ME"  # noqa: S105 - a placeholder, not a credential
+
+
+def _api_key(value: Any, arn: str | None, name: str, read_secret: SecretReader | None) -> str:
+    """An API key: from the environment when set, else from its secret."""
+    if value is not None:
+        return str(value.get_secret_value())
+    if arn and read_secret is not None:
+        secret = read_secret(arn).strip()
+        if secret and secret != PLACEHOLDER_SECRET:
+            return secret
+        raise InvalidInput(name, f"the secret {arn} holds no API key yet (put it with `aws secretsmanager`)")
+    raise InvalidInput(name, "is not set (and no secret ARN is configured)")
+
+
+def close_api_key(settings: CloseApiSettings, read_secret: SecretReader | None = None) -> str:
+    return _api_key(settings.close_api_key, settings.close_api_key_secret_arn, "CLOSE_API_KEY", read_secret)
+
+
+def chartmogul_api_key(settings: ChartMogulApiSettings, read_secret: SecretReader | None = None) -> str:
+    return _api_key(
+        settings.chartmogul_api_key, settings.chartmogul_api_key_secret_arn, "CHARTMOGUL_API_KEY", read_secret
+    )
 
 
 @dataclass(frozen=True)
@@ -39,37 +77,23 @@ class ApiKeys:
     chartmogul: str
 
 
-def api_keys(settings: SyncSettings, read_secret: SecretReader | None = None) -> ApiKeys:
-    """The two API keys: from the environment when set, else from their secrets."""
-
-    def one(value: Any, arn: str | None, name: str) -> str:
-        if value is not None:
-            return str(value.get_secret_value())
-        if arn and read_secret is not None:
-            secret = read_secret(arn).strip()
-            if secret and secret != PLACEHOLDER_SECRET:
-                return secret
-            raise InvalidInput(name, f"the secret {arn} holds no API key yet (put it with `aws secretsmanager`)")
-        raise InvalidInput(name, "is not set (and no secret ARN is configured)")
-
-    return ApiKeys(
-        close=one(settings.close_api_key, settings.close_api_key_secret_arn, "CLOSE_API_KEY"),
-        chartmogul=one(settings.chartmogul_api_key, settings.chartmogul_api_key_secret_arn, "CHARTMOGUL_API_KEY"),
-    )
+def api_keys(settings: EngineSettings, read_secret: SecretReader | None = None) -> ApiKeys:
+    """The engine's two API keys: from the environment when set, else from their secrets."""
+    return ApiKeys(close=close_api_key(settings, read_secret), chartmogul=chartmogul_api_key(settings, read_secret))
 
 
 def read_secret(arn: str) -> str:
     """A secret's value through Powertools Parameters (cached for 5 minutes per process)."""
-    from aws_lambda_powertools.utilities import parameters  # noqa: PLC0415 - only Lambda reads secrets
+    from aws_lambda_powertools.utilities import parameters
 
     return str(parameters.get_secret(arn, max_age=300))
 
 
 @dataclass
 class SyncServices:
-    """Everything the worker and reconciler use, built once per process (cold start)."""
+    """The engine and the clients it runs on (the worker's, the local runner's and the tests')."""
 
-    settings: SyncSettings
+    settings: EngineSettings
     close: CloseClient
     chartmogul: ChartMogulClient
     links: TaskLinkStore
@@ -78,13 +102,21 @@ class SyncServices:
 
 
 def build_services(
-    settings: SyncSettings,
+    settings: EngineSettings,
     *,
     dynamodb: DynamoDBClient,
     keys: ApiKeys,
     clock: Callable[[], float] = time.time,
     pacer: RequestPacer | None = None,
 ) -> SyncServices:
+    from tasksync.dal.chartmogul_api import ChartMogulClient
+    from tasksync.dal.close_api import CloseClient
+    from tasksync.dal.links import TaskLinkStore
+    from tasksync.dal.state_cache import StateCache
+    from tasksync.logic.assignees import AssigneeResolver
+    from tasksync.logic.customers import CustomerResolver
+    from tasksync.logic.sync import TaskSync
+
     close = CloseClient.from_settings(settings, keys.close)
     chartmogul = ChartMogulClient.from_settings(settings, keys.chartmogul)
     if pacer is not None:
@@ -103,7 +135,98 @@ def build_services(
     return SyncServices(settings, close, chartmogul, links, cache, engine)
 
 
-def services_from_environment(environ: Mapping[str, str]) -> SyncServices:
-    """Build everything from the process environment (Lambda cold start, local runner, CLI)."""
+def receiver(environ: Mapping[str, str]) -> Receiver:
+    """The receiver function: signature keys and the event queue, nothing else."""
+    from tasksync.config import SyncSettings
+    from tasksync.receiver import build_receiver
+
+    # Close waits for our answer and the function times out after 5 s: fail fast and answer 503
+    # (Close retries) rather than let the invocation time out.
+    config = Config(connect_timeout=1, read_timeout=1, retries={"mode": "standard", "max_attempts": 2})
     settings = SyncSettings.from_env(environ)
-    return build_services(settings, dynamodb=aws_client("dynamodb"), keys=api_keys(settings, read_secret))
+    return build_receiver(
+        settings,
+        sqs_client=boto3.client("sqs", config=config),
+        secrets_client=boto3.client("secretsmanager", config=config) if settings.signature_keys_secret_arn else None,
+    )
+
+
+def worker(environ: Mapping[str, str], *, sink: OutcomeSink) -> Worker:
+    """The worker function: the engine (Close, ChartMogul, the state table) and its queues."""
+    from tasksync.config import WorkerSettings
+    from tasksync.worker import Worker
+
+    settings = WorkerSettings.from_env(environ)
+    dynamodb = aws_client("dynamodb")
+    services = build_services(settings, dynamodb=dynamodb, keys=api_keys(settings, read_secret))
+    return Worker(settings=settings, engine=services.engine, sqs=aws_client("sqs"), dynamodb=dynamodb, sink=sink)
+
+
+@dataclass(frozen=True)
+class ScheduledReconciler:
+    """The reconciler and the lease that keeps its scheduled passes one at a time."""
+
+    reconciler: Reconciler
+    lock: RunLock
+
+    def budget(self, remaining_millis: int) -> Budget:
+        """How long this pass may run: the invocation's time left, less a margin (and at most
+        RECONCILE_BUDGET_SECONDS)."""
+        from tasksync.catch_up import Budget
+
+        return Budget.for_lambda(remaining_millis, cap=self.reconciler.settings.reconcile_budget_seconds)
+
+
+def _sync_back(
+    settings: ReconcilerSettings, close: CloseClient, links: TaskLinkStore, dynamodb: DynamoDBClient
+) -> SyncBack:
+    """The reconciler's sync-back phase, the only part of it that calls ChartMogul."""
+    from tasksync.dal.chartmogul_api import ChartMogulClient
+    from tasksync.dal.syncback_ledger import SyncBackLedger
+    from tasksync.logic.syncback import SyncBack
+
+    return SyncBack(
+        close=close,
+        chartmogul=ChartMogulClient.from_settings(settings, chartmogul_api_key(settings, read_secret)),
+        links=links,
+        ledger=SyncBackLedger(dynamodb, settings.state_table),
+        every_passes=settings.sync_back_every_passes,
+    )
+
+
+def reconciler(environ: Mapping[str, str]) -> ScheduledReconciler:
+    """The reconciler function: Close, the state table, the queue, (optionally) the
+    subscriptions' keys, and ChartMogul only when the sync-back is on."""
+    from tasksync.config import ReconcilerSettings
+    from tasksync.dal.checkpoints import CheckpointStore, RunLock
+    from tasksync.dal.close_api import CloseClient
+    from tasksync.dal.dead_letters import DeadLetterQueue
+    from tasksync.dal.links import TaskLinkStore
+    from tasksync.dal.queue import EventQueue
+    from tasksync.dal.signature_keys import SecretSignatureKeys
+    from tasksync.reconciler import Reconciler
+
+    settings = ReconcilerSettings.from_env(environ)
+    if not settings.queue_url:
+        raise InvalidInput("QUEUE_URL", "is not set")
+    dynamodb = aws_client("dynamodb")
+    close = CloseClient.from_settings(settings, close_api_key(settings, read_secret))
+    links = TaskLinkStore(dynamodb, settings.state_table)
+    subscriptions = (
+        SecretSignatureKeys(settings.signature_keys_secret_arn, secrets_client=aws_client("secretsmanager"))
+        if settings.signature_keys_secret_arn
+        else None
+    )
+    return ScheduledReconciler(
+        reconciler=Reconciler(
+            settings=settings,
+            close=close,
+            links=links,
+            checkpoints=CheckpointStore(dynamodb, settings.state_table),
+            queue=EventQueue(aws_client("sqs"), settings.queue_url),
+            poison=DeadLetterQueue(aws_client("sqs"), settings.dlq_url) if settings.dlq_url else None,
+            subscriptions=subscriptions,
+            sync_back=_sync_back(settings, close, links, dynamodb) if settings.sync_completion_back else None,
+        ),
+        lock=RunLock(dynamodb, settings.state_table, "reconcile"),
+    )

@@ -1,6 +1,6 @@
 """The worker's per-record logic: one SQS record carries one Close event to the engine.
 
-The handler (functions/worker/app.py) stays thin: it wires Powertools' batch processor to
+The handler (functions/worker/app.py) stays thin: it feeds the batch (tasksync.batch) to
 `Worker.process_record`. Here we decide, per record:
 - a malformed message goes straight to the DLQ with its reason (nothing is lost, and one bad
   message never blocks its task's queue group for days);
@@ -25,13 +25,14 @@ from aws_lambda_powertools.utilities.idempotency import (
 )
 from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 
-from tasksync.config import SyncSettings
+from tasksync.config import WorkerSettings
 from tasksync.dal.queue import QueuedEvent
 from tasksync.errors import ConcurrentUpdate, InvalidInput, LeaseHeld, RetryableApiError
 from tasksync.logic.results import ApplyResult, Outcome
 from tasksync.logic.sync import TaskSync
 
 if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
     from mypy_boto3_dynamodb.client import DynamoDBClient
     from mypy_boto3_sqs.client import SQSClient
 
@@ -41,6 +42,8 @@ IDEMPOTENCY_KEY_PREFIX = "tasksync-event"
 IDEMPOTENCY_EVENT_KEY = "[id, date_updated]"
 # Close can repeat an event for 72 hours; keep the idempotency record a little longer.
 IDEMPOTENCY_SECONDS = 4 * 86400
+# Set on a result that came from the idempotency store (a repeated delivery), never stored.
+REPLAYED_KEY = "_replayed"
 RETRYABLE = (RetryableApiError, LeaseHeld, ConcurrentUpdate, IdempotencyAlreadyInProgressError)
 
 
@@ -61,6 +64,8 @@ class OutcomeSink(Protocol):
     """Where results go: Powertools Metrics + Logger in Lambda, a log line locally."""
 
     def applied(self, result: ApplyResult, event_id: str) -> None: ...
+
+    def replayed(self, result: ApplyResult, event_id: str) -> None: ...
 
     def retrying(self, event_id: str, error: Exception, visibility: int) -> None: ...
 
@@ -112,7 +117,7 @@ class Worker:
     def __init__(
         self,
         *,
-        settings: SyncSettings,
+        settings: WorkerSettings,
         engine: TaskSync,
         sqs: SQSClient,
         dynamodb: DynamoDBClient,
@@ -130,6 +135,7 @@ class Worker:
             event_key_jmespath=IDEMPOTENCY_EVENT_KEY,
             raise_on_no_idempotency_key=True,
             expires_after_seconds=IDEMPOTENCY_SECONDS,
+            response_hook=_mark_replayed,
         )
         persistence = DynamoDBPersistenceLayer(table_name=settings.idempotency_table, boto3_client=dynamodb)
 
@@ -176,7 +182,8 @@ class Worker:
             self._delay(record, visibility)
             self.sink.retrying(event_id, exc, visibility)
             raise
-        self.sink.applied(_result_from_dict(result), event_id)
+        replayed = bool(result.pop(REPLAYED_KEY, False))
+        (self.sink.replayed if replayed else self.sink.applied)(_result_from_dict(result), event_id)
         return RecordOutcome(event_id, result)
 
     def _delay(self, record: SyncRecord, seconds: int) -> None:
@@ -198,6 +205,11 @@ class Worker:
             MessageDeduplicationId=record.message_id,
             MessageAttributes={"reason": {"DataType": "String", "StringValue": reason[:1000]}},
         )
+
+
+def _mark_replayed(response: Any, idempotent_data: DataRecord) -> Any:
+    """Powertools calls this only when it answers from a stored record: nothing was applied now."""
+    return {**response, REPLAYED_KEY: True} if isinstance(response, dict) else response
 
 
 def _result_from_dict(data: dict[str, Any]) -> ApplyResult:

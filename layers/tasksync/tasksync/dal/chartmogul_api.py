@@ -29,7 +29,7 @@ from urllib.parse import quote
 
 import requests
 
-from tasksync.config import SyncSettings
+from tasksync.config import ChartMogulApiSettings
 from tasksync.dal._http import JsonApiClient
 from tasksync.dal.pacing import RequestPacer
 from tasksync.errors import (
@@ -69,7 +69,7 @@ class ChartMogulClient(JsonApiClient):
         self.pacer = pacer
 
     @classmethod
-    def from_settings(cls, settings: SyncSettings, api_key: str) -> ChartMogulClient:
+    def from_settings(cls, settings: ChartMogulApiSettings, api_key: str) -> ChartMogulClient:
         return cls(
             base_url=settings.chartmogul_api_url,
             api_key=api_key,

@@ -19,7 +19,7 @@ from urllib.parse import quote
 
 import requests
 
-from tasksync.config import SyncSettings
+from tasksync.config import CloseApiSettings
 from tasksync.dal._http import JsonApiClient
 from tasksync.errors import ApiError, InvalidInput, RateLimited
 from tasksync.models._parsing import parse_model
@@ -138,7 +138,7 @@ class CloseClient(JsonApiClient):
         )
 
     @classmethod
-    def from_settings(cls, settings: SyncSettings, api_key: str) -> CloseClient:
+    def from_settings(cls, settings: CloseApiSettings, api_key: str) -> CloseClient:
         return cls(
             base_url=settings.close_api_url,
             api_key=api_key,

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tasksync.config import SyncSettings
+from tasksync.config import EngineSettings
 from tasksync.errors import NotFound
 from tasksync.logic.ports import AssigneeRefusals, CloseApi, LookupCache
 
@@ -38,7 +38,9 @@ class AssigneeChoice:
 
 
 class AssigneeResolver:
-    def __init__(self, settings: SyncSettings, close: CloseApi, cache: LookupCache, refusals: AssigneeRefusals) -> None:
+    def __init__(
+        self, settings: EngineSettings, close: CloseApi, cache: LookupCache, refusals: AssigneeRefusals
+    ) -> None:
         self.settings = settings
         self.close = close
         self.cache = cache

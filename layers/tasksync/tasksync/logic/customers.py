@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tasksync.config import SyncSettings
+from tasksync.config import EngineSettings
 from tasksync.errors import PermanentApiError
 from tasksync.logic.ports import ChartMogulApi, CloseApi, LookupCache
 from tasksync.models.close import CloseLead
@@ -44,7 +44,9 @@ class LinkedCustomer:
 
 
 class CustomerResolver:
-    def __init__(self, settings: SyncSettings, close: CloseApi, chartmogul: ChartMogulApi, cache: LookupCache) -> None:
+    def __init__(
+        self, settings: EngineSettings, close: CloseApi, chartmogul: ChartMogulApi, cache: LookupCache
+    ) -> None:
         self.settings = settings
         self.close = close
         self.chartmogul = chartmogul

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from tasksync.config import SyncSettings
+from tasksync.config import EngineSettings
 from tasksync.logic.ports import ChartMogulApi, LinkStore
 from tasksync.logic.results import ApplyResult, Outcome
 from tasksync.models.close import CloseTask
@@ -26,7 +26,7 @@ from tasksync.models.link import LinkState, TaskLink
 
 class Parking:
     def __init__(
-        self, *, settings: SyncSettings, links: LinkStore, chartmogul: ChartMogulApi, clock: Callable[[], float]
+        self, *, settings: EngineSettings, links: LinkStore, chartmogul: ChartMogulApi, clock: Callable[[], float]
     ) -> None:
         self.settings = settings
         self.links = links

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from tasksync.config import SyncSettings
+from tasksync.config import EngineSettings
 from tasksync.errors import (
     AssigneeRejected,
     CustomerUnknown,
@@ -60,7 +60,7 @@ class TaskSync:
     def __init__(
         self,
         *,
-        settings: SyncSettings,
+        settings: EngineSettings,
         close: CloseApi,
         chartmogul: ChartMogulApi,
         links: LinkStore,
