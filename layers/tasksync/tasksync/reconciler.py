@@ -44,6 +44,9 @@ from tasksync.models.close import (
 from tasksync.models.link import TaskLink
 
 TASK_ACTIONS = ("created", "updated", "completed", "deleted")
+# A queued parked retry is not queued again for this long: the worker's default longest SQS
+# backoff (RETRY_MAX_SECONDS), so a retry stuck behind a backlog is queued at most this often.
+QUEUED_RETRY_GRACE_SECONDS = 900
 # A run with no budget given (the CLI without --budget) stops after this long.
 DEFAULT_BUDGET_SECONDS = 240.0
 
@@ -298,7 +301,7 @@ class Reconciler:
         report.parked_retried += len(sent.sent)
         # A queued retry is not due again while the worker may still be on it (a backlog, SQS
         # retries): without this, every pass queues it once more.
-        grace = max(self.settings.retry_max_seconds, self.settings.park_retry_base_seconds)
+        grace = QUEUED_RETRY_GRACE_SECONDS
         for event_id, _ in sent.sent:
             queued_link = due.get(event_id)
             if queued_link is None:
