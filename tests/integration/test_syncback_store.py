@@ -8,7 +8,7 @@ import pytest
 
 from tasksync.dal.links import TaskLinkStore
 from tasksync.dal.syncback_ledger import SyncBackLedger
-from tasksync.logic.syncback import SyncBackReport
+from tasksync.logic.syncback_report import SyncBackReport
 from tasksync.models.chartmogul import TaskFields
 from tasksync.models.link import LinkState, TaskLink
 from tests.fakes.links import InMemoryLinkStore

@@ -33,7 +33,8 @@ from tasksync.config import ReconcilerSettings
 from tasksync.dal.checkpoints import RunLock
 from tasksync.dal.queue import EnqueueReport, QueuedEvent
 from tasksync.errors import ApiError, ConcurrentUpdate, InvalidInput, NotFound, RateLimited
-from tasksync.logic.syncback import SyncBack, SyncBackReport
+from tasksync.logic.syncback import SyncBack
+from tasksync.logic.syncback_report import SyncBackReport
 from tasksync.models.close import (
     TASK_COMPLETED_ACTIVITY,
     CloseTask,

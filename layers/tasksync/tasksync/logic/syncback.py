@@ -22,14 +22,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Protocol
 
 from tasksync.errors import ApiError, ConcurrentUpdate, NotFound, PermanentApiError
 from tasksync.logic.completions import reopen_confirmed
 from tasksync.logic.ports import ChartMogulApi
+from tasksync.logic.syncback_report import SyncBackReport, WriteBack
 from tasksync.logic.translate import utc_timestamp
 from tasksync.models._parsing import format_utc
 from tasksync.models.chartmogul import ChartMogulTask
@@ -41,7 +42,6 @@ LIST_PAGE_SIZE = 200
 # Candidates confirmed per pass at most (2 GETs and at most one write each); the rest wait for
 # the next pass, so that one pass stays well inside the reconciler's time and rate budget.
 MAX_CANDIDATES_PER_PASS = 200
-REPORTED_TASKS_MAX = 20
 
 
 class CloseTaskWriter(Protocol):
@@ -136,69 +136,6 @@ def decide(link: TaskLink, chartmogul: ChartMogulTask | None, close: CloseTask |
         return Decision(Action.WRITE_CLOSE, cm_complete, conflict, "the ChartMogul change is the latest")
     reason = "Close changed later" if cm_changed <= close_changed else "older than our last write"
     return Decision(Action.ALIGN_CHARTMOGUL, close.is_complete, conflict, reason)
-
-
-@dataclass
-class WriteBack:
-    """One write the pass made, for the log line and the metrics."""
-
-    close_task_id: str
-    cm_task_uuid: str
-    target: str  # "close" or "chartmogul"
-    complete: bool
-    conflict: bool
-    reason: str
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "close_task_id": self.close_task_id,
-            "cm_task_uuid": self.cm_task_uuid,
-            "target": self.target,
-            "complete": self.complete,
-            "conflict": self.conflict,
-            "reason": self.reason,
-        }
-
-
-@dataclass
-class SyncBackReport:
-    started_at: str = ""
-    checked: int = 0  # links compared with ChartMogul's list
-    listed: int = 0  # open tasks ChartMogul listed
-    candidates: int = 0
-    completions_written: int = 0  # Close tasks completed
-    reopenings_written: int = 0  # Close tasks reopened
-    chartmogul_aligned: int = 0  # ChartMogul tasks set back to Close's state
-    noted: int = 0
-    conflicts: int = 0
-    deferred: int = 0  # candidates left for the next pass
-    reported_skipped: int = 0  # candidates reported as unsettled before, left alone this pass
-    deleted_in_chartmogul: list[str] = field(default_factory=list)
-    close_write_refused: str | None = None  # Close refused a write: the key may not write
-    failures: list[str] = field(default_factory=list)
-    writes: list[WriteBack] = field(default_factory=list)
-    chartmogul_calls: int = 0
-    close_calls: int = 0
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "started_at": self.started_at,
-            "checked": self.checked,
-            "listed": self.listed,
-            "candidates": self.candidates,
-            "completions_written": self.completions_written,
-            "reopenings_written": self.reopenings_written,
-            "chartmogul_aligned": self.chartmogul_aligned,
-            "noted": self.noted,
-            "conflicts": self.conflicts,
-            "deferred": self.deferred,
-            "reported_skipped": self.reported_skipped,
-            "deleted_in_chartmogul": self.deleted_in_chartmogul[:REPORTED_TASKS_MAX],
-            "close_write_refused": self.close_write_refused,
-            "failures": self.failures[:REPORTED_TASKS_MAX],
-            "chartmogul_calls": self.chartmogul_calls,
-            "close_calls": self.close_calls,
-        }
 
 
 def candidates(links: Iterable[TaskLink], open_in_chartmogul: set[str]) -> Iterator[TaskLink]:
