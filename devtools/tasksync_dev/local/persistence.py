@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import contextlib
 import os
-import pickle
+
+# Only our own 0600 file under .local/ is ever unpickled (a dev tool, never in the Lambda layer).
+import pickle  # nosec B403
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,7 +74,7 @@ class Persistence:
         """The state the last clean stop saved, removed as it is read (see the module doc)."""
         try:
             with self.sandbox_path.open("rb") as handle:
-                state = pickle.load(handle)  # noqa: S301 - our own file, see the import
+                state = pickle.load(handle)  # noqa: S301  # nosec B301
         except FileNotFoundError:
             return None
         except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError):
