@@ -25,7 +25,7 @@ from tasksync.observability import log_reconcile_pass
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
-    from tasksync.logic.syncback import SyncBackReport
+    from tasksync.logic.syncback_report import SyncBackReport
     from tasksync.reconciler import ReconcileReport
 
 # Log lines name the function (POWERTOOLS_SERVICE_NAME, set per function); custom metrics name

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from tasksync.dal.chartmogul_api import ChartMogulClient
 from tasksync.dal.close_api import CloseClient
 from tasksync.dal.links import TaskLinkStore
-from tasksync.logic.syncback import SyncBack, SyncBackReport
+from tasksync.logic.syncback import SyncBack
+from tasksync.logic.syncback_report import SyncBackReport
 from tasksync.models._parsing import format_utc
 from tasksync.models.chartmogul import TaskFields
 from tasksync.models.close import CloseTask

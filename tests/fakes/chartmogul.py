@@ -71,6 +71,8 @@ class FakeChartMogul:
     """Tasks, customers and the users tasks can be assigned to."""
 
     reopen_via_null: bool = True  # whether PATCH completed_at=null reopens (UNVERIFIED upstream)
+    # A ChartMogul that ignores the null may still stamp `updated_at` for the PATCH it accepted.
+    ignored_null_stamps: bool = False
     calls: int = 0
     log: list[Call] = field(default_factory=list)
     tasks: dict[str, _Task] = field(default_factory=dict)
@@ -233,7 +235,7 @@ class FakeChartMogul:
             if name == "completed_at" and value is None and not self.reopen_via_null:
                 continue  # this ChartMogul ignores a null
             setattr(task, name, _echo_due_date(value) if name == "due_date" else value)
-        if task.__dict__ != before:
+        if task.__dict__ != before or (self.ignored_null_stamps and "completed_at" in changes):
             task.updated_at = self._now()
         self._after("PATCH", task_uuid, changes)
         return None if task.__dict__ == before else task.model()

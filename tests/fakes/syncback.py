@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from tasksync.logic.syncback import SyncBack, SyncBackReport
+from tasksync.logic.syncback import SyncBack
+from tasksync.logic.syncback_report import SyncBackReport
 from tests.fakes.world import World, make_world
 
 

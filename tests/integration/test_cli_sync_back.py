@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from tasksync.dal.syncback_ledger import SyncBackLedger
-from tasksync.logic.syncback import SyncBackReport
+from tasksync.logic.syncback_report import SyncBackReport
 from tests.integration.test_cli import Cli, LocalStack, cli, stack
 
 __all__ = ["cli", "stack"]  # the fixtures, shared with the CLI's own tests

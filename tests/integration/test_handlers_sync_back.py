@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tasksync_dev.local.lambda_runtime import LocalLambdaContext
 from tests.integration.test_handlers import F1_LEAD, F1_USER, Stack, stack
 from tests.support.handlers import lambda_context, load_event, load_handler
 
@@ -49,3 +50,17 @@ def test_the_reconciler_writes_a_chartmogul_completion_back_only_when_enabled(
         True,
     )
     assert '"SyncBackCompletions"' in printed  # the EMF metrics blob
+
+
+def test_a_pass_with_no_time_left_leaves_the_sync_back_candidates_for_the_next(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SYNC_COMPLETION_BACK", "true")
+    task_id = _mirror(stack)
+    spent = LocalLambdaContext(function_name="tasksync-test", memory_limit_in_mb=256, timeout_seconds=0.0)
+
+    report = load_handler("reconciler").lambda_handler(load_event("schedule-reconcile.json"), spent)
+
+    assert (report["sync_back"]["candidates"], report["sync_back"]["deferred"]) == (1, 1)
+    assert stack.close.tasks[task_id]["is_complete"] is False
+    assert stack.close.calls_to("PUT", r"/task/") == []

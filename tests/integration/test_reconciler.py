@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from tasksync.catch_up import Budget
+from tasksync.dal.checkpoints import RunLock
 from tasksync.dal.queue import MAX_MESSAGE_BYTES
 from tasksync.models.link import LinkState
 from tests.integration.engine_harness import SyncWorld, make_world
@@ -240,3 +241,49 @@ def test_a_two_day_backlog_finishes_over_several_short_runs_with_nothing_lost(rw
     assert sum(r.events_enqueued for r in runs) - sum(r.parked_retried for r in runs) >= 48
     for task in tasks:
         world.assert_mirrors(task["id"])
+
+
+# ----------------------------------------------------------------------------- parked retries, the lock
+def test_a_queued_parked_retry_is_not_queued_again_by_the_next_pass(rw: ReconcilerWorld) -> None:
+    task_id = park_one(rw)
+    first = rw.run()  # the worker is behind: the retry stays in the queue
+    second = rw.run()
+
+    assert (first.parked_retried, second.parked_retried) == (1, 0)
+    link = rw.world.links.get(task_id)
+    assert link is not None
+    assert link.retry_at is not None
+    assert link.retry_at > rw.close_now().timestamp()
+    assert link.attempts == 1  # not parked again meanwhile: the backoff has not doubled
+
+
+class BrokenLock(RunLock):
+    """A run lock whose table refuses the write: on acquire, or on release."""
+
+    def __init__(self, *, on: str) -> None:
+        self.on = on
+        self.released = 0
+
+    def acquire(self, owner: str, seconds: float) -> bool:
+        if self.on == "acquire":
+            raise RuntimeError("lock table unavailable")
+        return True
+
+    def release(self, owner: str) -> None:
+        self.released += 1
+        if self.on == "release":
+            raise RuntimeError("lock table unavailable")
+
+
+@pytest.mark.parametrize("on", ["acquire", "release"])
+def test_a_failing_run_lock_is_reported_and_the_pass_still_runs(rw: ReconcilerWorld, on: str) -> None:
+    park_one(rw)
+    asked = rw.subscriptions.asked
+    lock = BrokenLock(on=on)
+
+    report = rw.reconciler.run(lock=lock, budget=Budget(60))
+
+    others_ran(rw, report, asked)
+    assert any(f.startswith("run lock") and "lock table unavailable" in f for f in report.failures)
+    assert lock.released == (1 if on == "release" else 0)  # no release of a lock never taken
+    assert rw.record() is not None  # the run was recorded

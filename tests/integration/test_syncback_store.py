@@ -8,7 +8,7 @@ import pytest
 
 from tasksync.dal.links import TaskLinkStore
 from tasksync.dal.syncback_ledger import SyncBackLedger
-from tasksync.logic.syncback import SyncBackReport
+from tasksync.logic.syncback_report import SyncBackReport
 from tasksync.models.chartmogul import TaskFields
 from tasksync.models.link import LinkState, TaskLink
 from tests.fakes.links import InMemoryLinkStore
@@ -46,6 +46,18 @@ def test_active_links_are_listed_with_what_was_written_back(store: TaskLinkStore
         "2025-03-01T10:00:01.000000Z",
         7.25,
     )
+
+
+def test_our_chartmogul_write_and_a_report_survive_the_store(store: TaskLinkStore | InMemoryLinkStore) -> None:
+    active = store.save(None, TaskLink("task_a", LinkState.ACTIVE, version="v1", cm_task_uuid="tsk_a", fields=FIELDS))
+    noted = active.chartmogul_written(now=7.25, chartmogul_updated_at=8.5).sync_back_reported_as("kept", 9.75)
+    store.save(active, noted)
+
+    stored = store.get("task_a")
+
+    assert stored is not None
+    assert (stored.chartmogul_written_at, stored.sync_back_reported, stored.sync_back_checked_at) == (8.5, "kept", 9.75)
+    assert stored.sync_back_skips(10.0)
 
 
 def test_the_ledger_counts_passes_and_keeps_the_last_report(state_tables: Any) -> None:

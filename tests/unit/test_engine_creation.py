@@ -185,3 +185,17 @@ def test_an_update_of_a_task_deleted_in_chartmogul_recreates_it(world: World) ->
     assert world.apply(world.last_event(task["id"])).outcome is Outcome.RECREATED
     world.assert_mirrors(task["id"])
     assert world.links.claimed_by(str(uuid)) is None
+
+
+def test_a_recreate_whose_post_is_refused_parks_without_keeping_the_old_claim(world: World) -> None:
+    task = world.new_task()
+    uuid = world.apply(world.last_event(task["id"])).chartmogul_task_uuid
+    world.chartmogul.tasks.pop(str(uuid))
+    world.chartmogul.users.clear()  # the POST is refused: no assignee is a ChartMogul user any more
+    world.close.update_task(task["id"], text="edited")
+
+    assert world.apply(world.last_event(task["id"])).outcome is Outcome.PARKED
+    link = world.links.get(task["id"])
+    assert link is not None
+    assert (link.state, link.cm_task_uuid) == (LinkState.PARKED, None)
+    assert world.links.claimed_by(str(uuid)) is None  # the link no longer names it: no claim may stay

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
+import tasksync.models.link as syncback_link
+from tasksync.catch_up import Budget
 from tasksync.errors import PermanentApiError
+from tasksync.logic import syncback
 from tasksync.logic.syncback import Action, decide
 from tasksync.models.chartmogul import ChartMogulTask, TaskFields
 from tasksync.models.close import CloseTask
@@ -275,3 +280,148 @@ def test_the_transition_records_a_close_write_and_only_then() -> None:
         TaskLink.unseen("task_2").completion_synced_back(
             completed_at=None, close_version=None, wrote_close=False, now=1
         )
+
+
+# ---------------------------------------------------------------- our own ChartMogul writes
+def test_an_ignored_reopen_is_recorded_so_its_stamp_is_never_taken_for_a_person() -> None:
+    sb = make_sync_back_world(reopen_via_null=False)
+    sb.world.chartmogul.ignored_null_stamps = True  # the PATCH moves updated_at, the task stays completed
+    task_id, uuid = sb.mirrored_task()
+    sb.world.chartmogul.person_completes(uuid)  # CS completes first ...
+    sb.world.close.update_task(task_id, text="Renewal call, moved")  # ... the rep edits later: Close wins
+
+    first = sb.sync_back.run()
+    assert any("kept the task completed" in f for f in first.failures)
+    for _ in range(3):
+        sb.sync_back.run()
+
+    assert sb.world.close.writes == []  # our own PATCH is never read as a person completing it
+    assert sb.world.close.tasks[task_id]["is_complete"] is False
+
+
+def test_a_chartmogul_write_is_recorded_even_when_the_worker_moved_the_link_meanwhile(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    sb = make_sync_back_world()
+    task_id, uuid = sb.mirrored_task()
+    sb.world.chartmogul.person_completes(uuid)
+    sb.world.close.update_task(task_id, text="Renewal call, moved")  # Close wins: ChartMogul is aligned
+    store = sb.world.links
+    real_save = store.save
+    raced: list[bool] = []
+
+    def racing_save(previous: TaskLink | None, link: TaskLink) -> TaskLink:
+        if not raced:  # the worker saves the link between our read and our write
+            raced.append(True)
+            stored = store.get(link.close_task_id)
+            assert stored is not None
+            real_save(stored, replace(stored, updated_at=stored.updated_at + 1))
+        return real_save(previous, link)
+
+    monkeypatch.setattr(store, "save", racing_save)
+    report = sb.sync_back.run()
+
+    assert (report.chartmogul_aligned, report.deferred) == (1, 0)
+    link = store.get(task_id)
+    assert link is not None
+    assert link.chartmogul_written_at > 0
+
+
+def test_an_ignored_null_answered_304_is_not_taken_for_a_reopening() -> None:
+    sb = make_sync_back_world(reopen_via_null=False)
+    task_id, uuid = sb.mirrored_task()
+    sb.world.chartmogul.person_completes(uuid)
+    sb.world.close.update_task(task_id, text="Renewal call, moved")  # Close wins: reopen ChartMogul
+
+    report = sb.sync_back.run()
+
+    assert sb.world.chartmogul.tasks[uuid].completed_at is not None
+    assert report.chartmogul_aligned == 0
+    assert any("kept the task completed" in f for f in report.failures)
+
+
+# ---------------------------------------------------------------- what a pass takes, and when it stops
+def test_an_unsettled_candidate_is_reported_once_and_no_longer_holds_the_others_back(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(syncback, "MAX_CANDIDATES_PER_PASS", 1)
+    sb = make_sync_back_world()
+    gone_id, gone_uuid = sb.mirrored_task("Gone in ChartMogul")  # first in scan order
+    done_id, done_uuid = sb.mirrored_task("Completed in ChartMogul")
+    del sb.world.chartmogul.tasks[gone_uuid]
+    sb.world.chartmogul.person_completes(done_uuid)
+
+    first = sb.sync_back.run()
+    second = sb.sync_back.run()
+
+    assert first.deleted_in_chartmogul == [gone_id]
+    assert (second.reported_skipped, second.completions_written) == (1, 1)
+    assert sb.world.close.tasks[done_id]["is_complete"] is True
+    gone = sb.world.links.get(gone_id)
+    assert gone is not None
+    assert gone.sync_back_reported == "the ChartMogul task is gone"
+    # Due again a day later: looked at (and reported) once more.
+    sb.world.clock.now += syncback_link.SYNC_BACK_RECHECK_SECONDS
+    assert sb.sync_back.run().deleted_in_chartmogul == [gone_id]
+
+
+def test_each_candidate_is_decided_on_its_link_as_stored_now_not_as_listed() -> None:
+    sb = make_sync_back_world()
+    task_id, _ = sb.mirrored_task()
+    sb.world.close.complete_task(task_id)  # the rep completes it in Close ...
+    logged = len(sb.world.close.events) - 3
+    real_iter = sb.world.chartmogul.iter_tasks
+
+    def worker_applies_meanwhile(**filters: Any) -> Iterator[ChartMogulTask]:
+        # ... after the pass read the links, the worker pushes the completion, then the list
+        # shows the task completed, unlike the link as the pass read it.
+        sb.deliver_close_events_since(logged)
+        return real_iter(**filters)
+
+    sb.world.chartmogul.iter_tasks = worker_applies_meanwhile  # type: ignore[method-assign]
+    sb.world.chartmogul.reset_log()
+    report = sb.sync_back.run()
+
+    assert (report.candidates, report.noted, report.deferred, report.failures) == (1, 0, 0, [])
+
+
+def test_a_spent_budget_stops_the_pass_before_any_candidate() -> None:
+    sb = make_sync_back_world()
+    _, uuid = sb.mirrored_task()
+    sb.world.chartmogul.person_completes(uuid)
+
+    report = sb.sync_back.run(Budget(0))
+
+    assert (report.candidates, report.deferred, report.completions_written) == (1, 1, 0)
+    assert sb.world.close.writes == []
+
+
+def test_decide_takes_a_chartmogul_change_no_newer_than_our_chartmogul_write_for_ours() -> None:
+    ours = datetime(2026, 1, 1, 11, 30, tzinfo=UTC).timestamp()
+    link = replace(_link(False), chartmogul_written_at=ours)
+    decision = decide(link, _cm(True, "2026-01-01T11:30:00Z"), _close(False, "2026-01-01T10:00:00Z"))
+    assert (decision.action, decision.complete) == (Action.ALIGN_CHARTMOGUL, False)
+
+
+def test_the_echo_of_a_written_back_completion_keeps_the_persons_completion_time() -> None:
+    sb = make_sync_back_world()
+    _, uuid = sb.mirrored_task()
+    sb.world.chartmogul.person_completes(uuid)
+    completed_by_the_person = sb.world.chartmogul.tasks[uuid].completed_at
+    # The pass runs an hour later: Close's completion (and its activity) carry the PUT's time.
+    sb.world.close.start_at(sb.world.close._moment + timedelta(hours=1))
+    logged = len(sb.world.close.events)
+    sb.sync_back.run()
+    sb.world.chartmogul.reset_log()
+
+    sb.deliver_close_events_since(logged)
+
+    assert [c for c in sb.world.chartmogul.log if c.target == uuid and c.method == "PATCH"] == []
+    kept = sb.world.chartmogul.tasks[uuid].completed_at
+    assert kept is not None
+    assert completed_by_the_person is not None
+    assert _stamp_of(kept) == _stamp_of(completed_by_the_person)
+
+
+def _stamp_of(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).replace(microsecond=0)

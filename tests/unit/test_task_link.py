@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from tasksync.models.chartmogul import TaskFields
-from tasksync.models.link import LinkState, TaskLink
+from tasksync.models.link import SYNC_BACK_RECHECK_SECONDS, LinkState, TaskLink
 
 NOW = 1_800_000_000.0
 OLD = TaskFields(task_details="old", assignee="a@x.example", due_date="2025-03-01")
@@ -216,3 +218,35 @@ def test_completion_corrected_changes_only_the_completion_time() -> None:
 def test_makes_stale(state: LinkState, version: str | None, pending: str | None, candidate: str, stale: bool) -> None:
     link = TaskLink(close_task_id="t", state=state, version=version, pending_version=pending)
     assert link.makes_stale(candidate) is stale
+
+
+def _mirror(version: str = "2026-01-01T10:00:00.000000Z") -> TaskLink:
+    fields = TaskFields(task_details="x", assignee="a@b.c", due_date="2026-01-05", completed_at=None)
+    return TaskLink("task_1", LinkState.ACTIVE, version=version, cm_task_uuid="tsk_1", fields=fields)
+
+
+def test_a_reported_link_is_skipped_until_it_changes_or_is_due_again() -> None:
+    reported = _mirror().sync_back_reported_as("the ChartMogul task is gone", now=100.0)
+    assert reported.sync_back_skips(100.0 + SYNC_BACK_RECHECK_SECONDS - 1)
+    assert not reported.sync_back_skips(100.0 + SYNC_BACK_RECHECK_SECONDS)
+    assert not replace(reported, version="2026-01-02T10:00:00.000000Z").sync_back_skips(101.0)
+    assert not _mirror().sync_back_skips(0.0)
+
+
+def test_our_write_back_is_told_from_a_later_completion_by_a_person() -> None:
+    written = _mirror().completion_synced_back(
+        completed_at="2026-01-01T09:00:00Z", close_version="2026-01-01T11:00:00.100000Z", wrote_close=True, now=5.0
+    )
+    assert written.completion_written_back("2026-01-01T11:00:00Z")
+    assert not written.completion_written_back("2026-01-01T12:00:00Z")
+    assert not _mirror().completion_written_back("2026-01-01T11:00:00Z")
+
+
+def test_a_queued_parked_retry_moves_its_retry_time_and_nothing_else() -> None:
+    parked = TaskLink.unseen("task_1").parked(
+        reason="no customer", now=0.0, backoff_base=60, backoff_max=3600, version=None, lead_id=None, task_type=None
+    )
+    queued = parked.retry_enqueued(now=100.0, grace=900)
+    assert (queued.retry_at, queued.attempts, queued.state) == (1000.0, parked.attempts, LinkState.PARKED)
+    active = _mirror()
+    assert active.retry_enqueued(now=100.0, grace=900) is active

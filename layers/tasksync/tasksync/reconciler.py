@@ -9,6 +9,7 @@ isolated from the others, and a run stops by itself before its time is up.
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -31,8 +32,9 @@ from tasksync.catch_up import (
 from tasksync.config import ReconcilerSettings
 from tasksync.dal.checkpoints import RunLock
 from tasksync.dal.queue import EnqueueReport, QueuedEvent
-from tasksync.errors import ApiError, InvalidInput, NotFound, RateLimited
-from tasksync.logic.syncback import SyncBack, SyncBackReport
+from tasksync.errors import ApiError, ConcurrentUpdate, InvalidInput, NotFound, RateLimited
+from tasksync.logic.syncback import SyncBack
+from tasksync.logic.syncback_report import SyncBackReport
 from tasksync.models.close import (
     TASK_COMPLETED_ACTIVITY,
     CloseTask,
@@ -43,6 +45,9 @@ from tasksync.models.close import (
 from tasksync.models.link import TaskLink
 
 TASK_ACTIONS = ("created", "updated", "completed", "deleted")
+# A queued parked retry is not queued again for this long: the worker's default longest SQS
+# backoff (RETRY_MAX_SECONDS), so a retry stuck behind a backlog is queued at most this often.
+QUEUED_RETRY_GRACE_SECONDS = 900
 # A run with no budget given (the CLI without --budget) stops after this long.
 DEFAULT_BUDGET_SECONDS = 240.0
 
@@ -72,6 +77,8 @@ class CloseSource(EventLog, Protocol):
 
 class LinkReader(AppliedState, Protocol):
     def parked_due(self, now: float, limit: int = 100) -> Iterator[TaskLink]: ...
+
+    def save(self, previous: TaskLink | None, link: TaskLink) -> TaskLink: ...
 
 
 class RunLog(Checkpoints, Protocol):
@@ -173,19 +180,26 @@ class Reconciler:
         report = ReconcileReport()
         budget = budget or Budget(DEFAULT_BUDGET_SECONDS)
         owner = uuid.uuid4().hex
-        if lock is not None and not lock.acquire(owner, lock_seconds):
-            report.skipped = "another reconciler run is in progress"
-            return report
+        locked = False
+        if lock is not None:
+            try:
+                if not lock.acquire(owner, lock_seconds):
+                    report.skipped = "another reconciler run is in progress"
+                    return report
+                locked = True
+            except Exception as exc:  # the phases are safe to run twice: go on, unlocked, and say so
+                report.failures.append(f"run lock: {type(exc).__name__}: {exc}; this pass ran without it")
         try:
             # The short phases first: the catch-up may use the rest of the budget.
             self._isolated(report, "subscription check", lambda: self.check_subscriptions(report))
             self._isolated(report, "parked retry", lambda: self.retry_parked(report))
             if self.sync_back is not None:
-                self._isolated(report, "sync-back", lambda: self._sync_back(report))
+                self._isolated(report, "sync-back", lambda: self._sync_back(report, budget))
             self.catch_up(report, budget)
         finally:
-            if lock is not None:
-                lock.release(owner)
+            if lock is not None and locked:
+                # It expires by itself: a failed release only delays the next pass.
+                self._isolated(report, "run lock release", lambda: lock.release(owner))
         self._isolated(report, "run record", lambda: self._record(report))
         return report
 
@@ -196,10 +210,10 @@ class Reconciler:
         except Exception as exc:  # the isolation boundary: reported, and the run goes on
             report.failures.append(f"{phase}: {type(exc).__name__}: {exc}")
 
-    def _sync_back(self, report: ReconcileReport) -> None:
+    def _sync_back(self, report: ReconcileReport, budget: Budget) -> None:
         """SYNC_COMPLETION_BACK: completions made in ChartMogul, written back every Nth pass."""
         if self.sync_back is not None:
-            report.sync_back = self.sync_back.maybe_run()
+            report.sync_back = self.sync_back.maybe_run(budget)
 
     def _record(self, report: ReconcileReport) -> None:
         finished = datetime.fromtimestamp(self.clock(), UTC)
@@ -270,8 +284,10 @@ class Reconciler:
         """Re-drive parked tasks whose backoff has elapsed: the customer may exist by now."""
         now = self.clock()
         moment = datetime.fromtimestamp(now, UTC)
-        batch = [
-            QueuedEvent.from_raw(
+        due: dict[str, TaskLink] = {}
+        batch: list[QueuedEvent] = []
+        for link in self.links.parked_due(now, limit=limit):
+            queued = QueuedEvent.from_raw(
                 refetch_event(
                     link.close_task_id,
                     link.task_type or "lead",
@@ -280,10 +296,20 @@ class Reconciler:
                     reason=f"parked retry {link.attempts}: {link.parked_reason}",
                 )
             )
-            for link in self.links.parked_due(now, limit=limit)
-        ]
+            due[queued.event.id] = link
+            batch.append(queued)
         sent = self._enqueue(batch, report)
         report.parked_retried += len(sent.sent)
+        # A queued retry is not due again while the worker may still be on it (a backlog, SQS
+        # retries): without this, every pass queues it once more.
+        grace = QUEUED_RETRY_GRACE_SECONDS
+        for event_id, _ in sent.sent:
+            queued_link = due.get(event_id)
+            if queued_link is None:
+                continue
+            # ConcurrentUpdate: the worker got to it first, and its own write sets the next retry.
+            with contextlib.suppress(ConcurrentUpdate):
+                self.links.save(queued_link, queued_link.retry_enqueued(now=now, grace=grace))
 
     # ------------------------------------------------------------------ subscription health
     def check_subscriptions(self, report: ReconcileReport) -> None:

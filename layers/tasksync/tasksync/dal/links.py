@@ -49,6 +49,8 @@ def _to_item(link: TaskLink) -> dict[str, Any]:
         "attempts": link.attempts,
         "updated_at": int(link.updated_at * 1000),
         "written_back_at": int(link.written_back_at * 1000),
+        "chartmogul_written_at": int(link.chartmogul_written_at * 1000),
+        "sync_back_checked_at": int(link.sync_back_checked_at * 1000),
     }
     optional: dict[str, Any] = {
         "version": link.version,
@@ -66,6 +68,8 @@ def _to_item(link: TaskLink) -> dict[str, Any]:
         "pending_delete": True if link.pending_delete else None,
         "written_back_complete": link.written_back_complete,
         "written_back_version": link.written_back_version,
+        "sync_back_reported": link.sync_back_reported,
+        "sync_back_reported_key": link.sync_back_reported_key,
     }
     plain.update({k: v for k, v in optional.items() if v is not None})
     if link.state is LinkState.DELETED:
@@ -112,6 +116,10 @@ def _from_item(item: dict[str, Any]) -> TaskLink:
         written_back_complete=plain.get("written_back_complete"),
         written_back_version=plain.get("written_back_version"),
         written_back_at=int(plain.get("written_back_at", 0)) / 1000,
+        chartmogul_written_at=int(plain.get("chartmogul_written_at", 0)) / 1000,
+        sync_back_reported=plain.get("sync_back_reported"),
+        sync_back_reported_key=plain.get("sync_back_reported_key"),
+        sync_back_checked_at=int(plain.get("sync_back_checked_at", 0)) / 1000,
     )
 
 

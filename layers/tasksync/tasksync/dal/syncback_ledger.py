@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
-    from tasksync.logic.syncback import SyncBackReport
+    from tasksync.logic.syncback_report import SyncBackReport
 
 PASSES_KEY = {"pk": {"S": "syncback#passes"}}
 LAST_KEY = {"pk": {"S": "syncback#last"}}

@@ -17,6 +17,7 @@ from tasksync.logic.ports import ChartMogulApi, LinkStore
 from tasksync.logic.results import ApplyResult, Outcome
 from tasksync.logic.translate import utc_timestamp
 from tasksync.models._parsing import format_utc
+from tasksync.models.chartmogul import ChartMogulTask
 from tasksync.models.close import CloseEvent
 from tasksync.models.link import LinkState, TaskLink
 
@@ -28,6 +29,17 @@ COMPLETION_HINT_TTL_SECONDS = 30 * 86400
 # A completion time from `activity.task_completed` that differs from what we pushed by more
 # than this is corrected; smaller drifts are the same moment seen through two events.
 COMPLETION_DRIFT_SECONDS = 60
+
+
+def reopen_confirmed(chartmogul: ChartMogulApi, task_uuid: str, answer: ChartMogulTask | None) -> bool:
+    """Whether a `PATCH {"completed_at": null}` left the task open, from its answer.
+
+    UNVERIFIED upstream: whether a null reopens. A 304 (``answer`` None) means either that an
+    earlier attempt already reopened it or that the null was ignored: only a GET tells.
+    """
+    if answer is not None:
+        return answer.completed_at is None
+    return chartmogul.get_task(task_uuid).completed_at is None
 
 
 class CompletionTimes:
@@ -66,6 +78,10 @@ class CompletionTimes:
         pushed = fields.completed_at if fields is not None else None
         if link is None or fields is None or link.state is not LinkState.ACTIVE or not pushed or not link.cm_task_uuid:
             return ApplyResult(Outcome.NOTED, task_id, reason="completion time noted")
+        if link.completion_written_back(stamp):
+            return ApplyResult(
+                Outcome.NOTED, task_id, link.cm_task_uuid, reason="our write-back's completion: ChartMogul's time stays"
+            )
         drift = abs((datetime.fromisoformat(pushed) - datetime.fromisoformat(stamp)).total_seconds())
         if drift <= COMPLETION_DRIFT_SECONDS:
             return ApplyResult(Outcome.NOTED, task_id, link.cm_task_uuid, reason="completion time already right")

@@ -30,7 +30,7 @@ from tasksync.errors import (
     RetryableApiError,
 )
 from tasksync.logic.assignees import AssigneeResolver
-from tasksync.logic.completions import CompletionTimes
+from tasksync.logic.completions import CompletionTimes, reopen_confirmed
 from tasksync.logic.customers import CustomerResolver, LinkedCustomer
 from tasksync.logic.orphans import find_orphan
 from tasksync.logic.parking import Parking
@@ -177,6 +177,8 @@ class TaskSync:
                 task.id, link, reason=choice.reason or "the task has no assignee", task=task, version=version
             )
         hint = self.links.completion_hint(task.id) if task.is_complete else None
+        if hint is not None and link is not None and link.completion_written_back(hint):
+            hint = None  # the echo of our write-back: the person's time, in the link, stays
         previous_fields = link.fields if link is not None else None
         fields = task_fields(
             task,
@@ -228,7 +230,9 @@ class TaskSync:
             return self.parking.park(
                 desired.task.id, link, reason=_refusal("update", exc), task=desired.task, version=desired.version
             )
-        if changes.get("completed_at", "unchanged") is None and not self._reopened(task_uuid, answer):
+        if changes.get("completed_at", "unchanged") is None and not reopen_confirmed(
+            self.chartmogul, task_uuid, answer
+        ):
             # Not documented (upstream-apis.md, "Reopening"): whether PATCH {"completed_at": null} reopens a task.
             # If ChartMogul kept it completed, reopen it the only sure way: create it again.
             return self._recreate(desired.with_fields(fields), link)
@@ -239,12 +243,6 @@ class TaskSync:
             else:
                 outcome = Outcome.UPDATED
         return ApplyResult(outcome, desired.task.id, saved.cm_task_uuid)
-
-    def _reopened(self, cm_task_uuid: str, answer: ChartMogulTask | None) -> bool:
-        if answer is not None:
-            return answer.completed_at is None
-        # 304: either an earlier attempt already reopened it, or the null was ignored.
-        return self.chartmogul.get_task(cm_task_uuid).completed_at is None
 
     def _recreate_gone(self, task_id: str, link: TaskLink) -> ApplyResult:
         """The ChartMogul task of an active link is gone: create it again from the task as Close has it."""
@@ -280,7 +278,7 @@ class TaskSync:
         ``release`` names the ChartMogul task this one replaces: its claim is dropped with
         the write that takes the new one.
         """
-        lease = self._take_lease(desired, link)
+        lease = self._take_lease(desired, link, release)
         if lease.maybe_created:
             adopted = self._adopt_orphan(lease, release)
             if adopted is not None:
@@ -301,8 +299,12 @@ class TaskSync:
         saved = self._store_created(lease, desired, created, fields, release)
         return ApplyResult(outcome, desired.task.id, saved.cm_task_uuid)
 
-    def _take_lease(self, desired: DesiredTask, link: TaskLink | None) -> TaskLink:
-        """Step 1: the `creating` lease; it keeps `maybe_created` when a POST may have gone through."""
+    def _take_lease(self, desired: DesiredTask, link: TaskLink | None, release: str | None) -> TaskLink:
+        """Step 1: the `creating` lease; it keeps `maybe_created` when a POST may have gone through.
+
+        The lease clears the link's ChartMogul task, so the claim on the one it replaces goes
+        with it: if the POST then parks, nothing else would ever drop that claim.
+        """
         now = self.clock()
         task = desired.task
         base = link or TaskLink.unseen(task.id)
@@ -316,6 +318,8 @@ class TaskSync:
             fields=desired.fields,
             now=now,
         )
+        if release is not None:
+            return self.links.save_with_claim(link, leased, release=release)
         return self.links.save(link, leased)
 
     def _adopt_orphan(self, lease: TaskLink, release: str | None) -> TaskLink | None:

@@ -22,25 +22,26 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Protocol
 
 from tasksync.errors import ApiError, ConcurrentUpdate, NotFound, PermanentApiError
+from tasksync.logic.completions import reopen_confirmed
 from tasksync.logic.ports import ChartMogulApi
+from tasksync.logic.syncback_report import SyncBackReport, WriteBack
 from tasksync.logic.translate import utc_timestamp
 from tasksync.models._parsing import format_utc
 from tasksync.models.chartmogul import ChartMogulTask
 from tasksync.models.close import CloseTask
-from tasksync.models.link import TaskLink
+from tasksync.models.link import LinkState, TaskLink
 
 # ChartMogul's largest page: a pass costs ceil(open tasks / 200) list calls plus its candidates.
 LIST_PAGE_SIZE = 200
 # Candidates confirmed per pass at most (2 GETs and at most one write each); the rest wait for
 # the next pass, so that one pass stays well inside the reconciler's time and rate budget.
 MAX_CANDIDATES_PER_PASS = 200
-REPORTED_TASKS_MAX = 20
 
 
 class CloseTaskWriter(Protocol):
@@ -62,7 +63,16 @@ class SyncBackLinks(Protocol):
         """Every ACTIVE link (one that mirrors a ChartMogul task)."""
         ...
 
+    def get(self, close_task_id: str) -> TaskLink | None: ...
+
     def save(self, previous: TaskLink | None, link: TaskLink) -> TaskLink: ...
+
+
+class TimeLeft(Protocol):
+    """The reconciler's budget, as the sync-back checks it between pages and candidates."""
+
+    @property
+    def spent(self) -> bool: ...
 
 
 class SyncBackLedger(Protocol):
@@ -120,71 +130,12 @@ def decide(link: TaskLink, chartmogul: ChartMogulTask | None, close: CloseTask |
     cm_changed = _epoch(chartmogul.updated_at)
     if cm_changed is None:
         return Decision(Action.ALIGN_CHARTMOGUL, not cm_complete, conflict, "ChartMogul gave no updated_at")
-    if cm_changed > close_changed and cm_changed > link.updated_at:
+    # Not newer than our last write to the link or to ChartMogul: the change is (or predates) ours.
+    ours = max(link.updated_at, link.chartmogul_written_at)
+    if cm_changed > close_changed and cm_changed > ours:
         return Decision(Action.WRITE_CLOSE, cm_complete, conflict, "the ChartMogul change is the latest")
     reason = "Close changed later" if cm_changed <= close_changed else "older than our last write"
     return Decision(Action.ALIGN_CHARTMOGUL, close.is_complete, conflict, reason)
-
-
-@dataclass
-class WriteBack:
-    """One write the pass made, for the log line and the metrics."""
-
-    close_task_id: str
-    cm_task_uuid: str
-    target: str  # "close" or "chartmogul"
-    complete: bool
-    conflict: bool
-    reason: str
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "close_task_id": self.close_task_id,
-            "cm_task_uuid": self.cm_task_uuid,
-            "target": self.target,
-            "complete": self.complete,
-            "conflict": self.conflict,
-            "reason": self.reason,
-        }
-
-
-@dataclass
-class SyncBackReport:
-    started_at: str = ""
-    checked: int = 0  # links compared with ChartMogul's list
-    listed: int = 0  # open tasks ChartMogul listed
-    candidates: int = 0
-    completions_written: int = 0  # Close tasks completed
-    reopenings_written: int = 0  # Close tasks reopened
-    chartmogul_aligned: int = 0  # ChartMogul tasks set back to Close's state
-    noted: int = 0
-    conflicts: int = 0
-    deferred: int = 0  # candidates left for the next pass
-    deleted_in_chartmogul: list[str] = field(default_factory=list)
-    close_write_refused: str | None = None  # Close refused a write: the key may not write
-    failures: list[str] = field(default_factory=list)
-    writes: list[WriteBack] = field(default_factory=list)
-    chartmogul_calls: int = 0
-    close_calls: int = 0
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "started_at": self.started_at,
-            "checked": self.checked,
-            "listed": self.listed,
-            "candidates": self.candidates,
-            "completions_written": self.completions_written,
-            "reopenings_written": self.reopenings_written,
-            "chartmogul_aligned": self.chartmogul_aligned,
-            "noted": self.noted,
-            "conflicts": self.conflicts,
-            "deferred": self.deferred,
-            "deleted_in_chartmogul": self.deleted_in_chartmogul[:REPORTED_TASKS_MAX],
-            "close_write_refused": self.close_write_refused,
-            "failures": self.failures[:REPORTED_TASKS_MAX],
-            "chartmogul_calls": self.chartmogul_calls,
-            "close_calls": self.close_calls,
-        }
 
 
 def candidates(links: Iterable[TaskLink], open_in_chartmogul: set[str]) -> Iterator[TaskLink]:
@@ -215,18 +166,19 @@ class SyncBack:
         self.every_passes = every_passes
         self.clock = clock
 
-    def maybe_run(self) -> SyncBackReport | None:
+    def maybe_run(self, budget: TimeLeft | None = None) -> SyncBackReport | None:
         """Called on every reconciler pass: runs on every ``every_passes``-th one."""
         if self.every_passes > 1 and self.ledger.count_pass() % self.every_passes != 0:
             return None
-        return self.run()
+        return self.run(budget)
 
-    def run(self) -> SyncBackReport:
+    def run(self, budget: TimeLeft | None = None) -> SyncBackReport:
+        """One pass; with a ``budget``, it stops between pages and candidates once it is spent."""
         cm_before, close_before = self.chartmogul.calls, self.close.calls
         now = self.clock()
         report = SyncBackReport(started_at=utc_timestamp(datetime.fromtimestamp(now, UTC)))
         try:
-            self._pass(report)
+            self._pass(report, budget or _Unlimited())
         except ApiError as exc:
             report.failures.append(f"pass stopped: {exc}")
         report.chartmogul_calls = self.chartmogul.calls - cm_before
@@ -234,33 +186,57 @@ class SyncBack:
         self.ledger.record(report)
         return report
 
-    def _pass(self, report: SyncBackReport) -> None:
+    def _pass(self, report: SyncBackReport, budget: TimeLeft) -> None:
         links = list(self.links.active_links())
         report.checked = len(links)
-        open_uuids = {task.task_uuid for task in self.chartmogul.iter_tasks(completed=False, per_page=LIST_PAGE_SIZE)}
+        open_uuids: set[str] = set()
+        for task in self.chartmogul.iter_tasks(completed=False, per_page=LIST_PAGE_SIZE):
+            open_uuids.add(task.task_uuid)
+            if len(open_uuids) % LIST_PAGE_SIZE == 0 and budget.spent:
+                # A partial list would make every unlisted open task look completed.
+                report.failures.append("pass stopped: the time budget ran out while listing")
+                return
         report.listed = len(open_uuids)
+        now = self.clock()
         found = list(candidates(links, open_uuids))
-        report.candidates = len(found)
-        report.deferred = max(0, len(found) - MAX_CANDIDATES_PER_PASS)
-        for link in found[:MAX_CANDIDATES_PER_PASS]:
-            if link.cm_task_uuid is None:
-                continue
-            try:
-                self._settle(link, link.cm_task_uuid, report)
-            except ConcurrentUpdate:
-                report.deferred += 1  # the worker moved the link meanwhile: look again next pass
-            except PermanentApiError as exc:
-                if exc.api == "close" and exc.status in (401, 403):
-                    report.close_write_refused = f"Close refused the write (HTTP {exc.status}): the key cannot write"
-                report.failures.append(f"{link.close_task_id}: {exc}")
-            except ApiError as exc:
-                report.failures.append(f"{link.close_task_id}: {exc}")
+        # Those reported as unsettled wait until they change or are due again; the rest go
+        # oldest-checked first, so that no group of candidates holds the others back.
+        due = sorted((link for link in found if not link.sync_back_skips(now)), key=_check_order)
+        report.reported_skipped = len(found) - len(due)
+        report.candidates = len(due)
+        taken = 0
+        for link in due[:MAX_CANDIDATES_PER_PASS]:
+            if budget.spent:
+                break
+            taken += 1
+            self._candidate(link, report)
+        report.deferred += len(due) - taken
+
+    def _candidate(self, listed: TaskLink, report: SyncBackReport) -> None:
+        # The list of links is as old as the pass: the worker may have moved this one since.
+        link = self.links.get(listed.close_task_id)
+        if link is None or link.state is not LinkState.ACTIVE or link.cm_task_uuid is None or link.fields is None:
+            return
+        if link.sync_back_skips(self.clock()):
+            return
+        try:
+            self._settle(link, link.cm_task_uuid, report)
+        except ConcurrentUpdate:
+            report.deferred += 1  # the worker moved the link twice meanwhile: look again next pass
+        except PermanentApiError as exc:
+            if exc.api == "close" and exc.status in (401, 403):
+                report.close_write_refused = f"Close refused the write (HTTP {exc.status}): the key cannot write"
+                self._report(link, f"Close refused the write (HTTP {exc.status})")
+            report.failures.append(f"{link.close_task_id}: {exc}")
+        except ApiError as exc:
+            report.failures.append(f"{link.close_task_id}: {exc}")
 
     def _settle(self, link: TaskLink, cm_task_uuid: str, report: SyncBackReport) -> None:
         try:
             cm_task = self.chartmogul.get_task(cm_task_uuid)
         except NotFound:
             report.deleted_in_chartmogul.append(link.close_task_id)
+            self._report(link, "the ChartMogul task is gone")
             return
         if decide(link, cm_task, None).action is Action.NOTHING:
             return  # the list was older than the task: it agrees with us after all
@@ -271,10 +247,13 @@ class SyncBack:
         decision = decide(link, cm_task, close_task)
         report.conflicts += int(decision.conflict)
         if close_task is None or decision.complete is None:
+            if decision.action is Action.CLOSE_GONE:
+                self._report(link, decision.reason)
             return
         match decision.action:
             case Action.NOTE:
-                self._save(link, completed_at=_stamp(cm_task.completed_at), close_version=None, wrote_close=False)
+                completed_at = _stamp(cm_task.completed_at)
+                self._store(link, lambda now: _synced(completed_at, None, wrote_close=False, now=now))
                 report.noted += 1
             case Action.WRITE_CLOSE:
                 self._write_close(link, cm_task, decision.complete, decision, report)
@@ -287,12 +266,9 @@ class SyncBack:
         self, link: TaskLink, cm_task: ChartMogulTask, complete: bool, decision: Decision, report: SyncBackReport
     ) -> None:
         answer = self.close.set_task_complete(link.close_task_id, complete)
-        self._save(
-            link,
-            completed_at=_stamp(cm_task.completed_at) if complete else None,
-            close_version=format_utc(answer.date_updated),
-            wrote_close=True,
-        )
+        completed_at = _stamp(cm_task.completed_at) if complete else None
+        version = format_utc(answer.date_updated)
+        self._store(link, lambda now: _synced(completed_at, version, wrote_close=True, now=now))
         if complete:
             report.completions_written += 1
         else:
@@ -313,22 +289,65 @@ class SyncBack:
         pushed = link.fields.completed_at if link.fields is not None else None
         completed_at = (pushed or utc_timestamp(close_task.date_updated)) if complete else None
         answer = self.chartmogul.update_task(cm_task_uuid, {"completed_at": completed_at})
-        if not complete and answer is not None and answer.completed_at is not None:
+        stamp = _epoch(answer.updated_at) if answer is not None else None
+
+        def written(now: float) -> Callable[[TaskLink], TaskLink]:
+            # Whatever came of it, the PATCH moved ChartMogul's updated_at: record it as ours.
+            return lambda stored: stored.chartmogul_written(now=now, chartmogul_updated_at=stamp)
+
+        if not complete and not reopen_confirmed(self.chartmogul, cm_task_uuid, answer):
             # UNVERIFIED upstream: whether a null completed_at reopens. The engine recreates the
             # task on the next Close event; the sync-back does not delete tasks on its own.
-            report.failures.append(f"{link.close_task_id}: ChartMogul kept the task completed")
+            reason = "ChartMogul kept the task completed"
+            report.failures.append(f"{link.close_task_id}: {reason}")
+            self._store(link, lambda now: _then(written(now), lambda s: s.sync_back_reported_as(reason, now)))
             return
-        self._save(link, completed_at=completed_at, close_version=None, wrote_close=False)
+        self._store(link, lambda now: _then(_synced(completed_at, None, wrote_close=False, now=now), written(now)))
         report.chartmogul_aligned += 1
         report.writes.append(
             WriteBack(link.close_task_id, cm_task_uuid, "chartmogul", complete, decision.conflict, decision.reason)
         )
 
-    def _save(self, link: TaskLink, *, completed_at: str | None, close_version: str | None, wrote_close: bool) -> None:
-        settled = link.completion_synced_back(
-            completed_at=completed_at, close_version=close_version, wrote_close=wrote_close, now=self.clock()
-        )
-        self.links.save(link, settled)
+    def _report(self, link: TaskLink, reason: str) -> None:
+        """Mark the link as one this pass cannot settle, so that later passes skip it a while."""
+        self._store(link, lambda now: lambda stored: stored.sync_back_reported_as(reason, now))
+
+    def _store(self, link: TaskLink, change: Callable[[float], Callable[[TaskLink], TaskLink]]) -> None:
+        """Save ``change`` of the link; when the worker moved it meanwhile, once more on the fresh one.
+
+        What we wrote to either side must reach the link, or the next pass takes it for a person's.
+        """
+        now = self.clock()
+        try:
+            self.links.save(link, change(now)(link))
+            return
+        except ConcurrentUpdate:
+            fresh = self.links.get(link.close_task_id)
+        if fresh is None or fresh.state is not LinkState.ACTIVE or fresh.fields is None:
+            return  # deleted or parked meanwhile: nothing left to settle on this link
+        self.links.save(fresh, change(now)(fresh))
+
+
+def _synced(
+    completed_at: str | None, close_version: str | None, *, wrote_close: bool, now: float
+) -> Callable[[TaskLink], TaskLink]:
+    return lambda stored: stored.completion_synced_back(
+        completed_at=completed_at, close_version=close_version, wrote_close=wrote_close, now=now
+    )
+
+
+def _then(
+    first: Callable[[TaskLink], TaskLink], second: Callable[[TaskLink], TaskLink]
+) -> Callable[[TaskLink], TaskLink]:
+    return lambda stored: second(first(stored))
+
+
+def _check_order(link: TaskLink) -> tuple[float, str]:
+    return (link.sync_back_checked_at, link.close_task_id)
+
+
+class _Unlimited:
+    spent = False
 
 
 def _stamp(completed_at: str | None) -> str | None:

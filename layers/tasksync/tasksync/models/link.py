@@ -13,6 +13,9 @@ clears exactly the fields its state implies, so no caller assembles a state by h
     any --tombstoned--> DELETED (final)
     ACTIVE --completion_corrected--> ACTIVE
     ACTIVE --completion_synced_back--> ACTIVE (the reconciler's sync-back settled a completion)
+    ACTIVE --chartmogul_written--> ACTIVE (the sync-back wrote to ChartMogul, whatever came of it)
+    ACTIVE --sync_back_reported--> ACTIVE (the sync-back cannot settle it: skipped for a while)
+    PARKED --retry_enqueued--> PARKED (its retry is queued: not enqueued again at once)
 
 The table in docs/data-model.md lists the fields each state carries. Storing a link (the
 optimistic ``rev`` and the claim on its ChartMogul task) is the LinkStore's job.
@@ -21,11 +24,17 @@ optimistic ``rev`` and the claim on its ChartMogul task) is the LinkStore's job.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from datetime import datetime
 from enum import StrEnum
 
 from tasksync.models.chartmogul import TaskFields
 
 PARKED_REASON_MAX = 500
+# A link the sync-back reported as unsettled is looked at again after this long, or as soon as
+# the sync changes it (a new Close version, other fields, another ChartMogul task).
+SYNC_BACK_RECHECK_SECONDS = 24 * 3600
+# A Close completion this close to the Close version our write-back produced is that write's.
+WRITE_BACK_ECHO_SECONDS = 60
 
 
 class LinkState(StrEnum):
@@ -68,6 +77,14 @@ class TaskLink:
     written_back_complete: bool | None = None
     written_back_version: str | None = None
     written_back_at: float = 0.0
+    # The latest of our clock and ChartMogul's `updated_at` after the sync-back's last
+    # ChartMogul write: a ChartMogul change not newer than this is our own.
+    chartmogul_written_at: float = 0.0
+    # What the sync-back could not settle (deleted in ChartMogul, Close task gone, a kept
+    # completion, a refused Close write), for which link contents, and when it looked.
+    sync_back_reported: str | None = None
+    sync_back_reported_key: str | None = None
+    sync_back_checked_at: float = 0.0
 
     @classmethod
     def unseen(cls, close_task_id: str) -> TaskLink:
@@ -94,6 +111,28 @@ class TaskLink:
         # anything older than it must not overtake it.
         floor = self.pending_version or self.version
         return floor is not None and version < floor
+
+    def completion_written_back(self, completed_at: str) -> bool:
+        """Whether a Close completion at ``completed_at`` is the echo of the sync-back's own PUT.
+
+        Close stamps that completion with the PUT's time, later than the person's completion in
+        ChartMogul that the link holds: the echo must not move ChartMogul's time to it.
+        """
+        if not self.written_back_complete or self.written_back_version is None:
+            return False
+        moment = datetime.fromisoformat(completed_at.replace("Z", "+00:00"))
+        written = datetime.fromisoformat(self.written_back_version.replace("Z", "+00:00"))
+        return abs((moment - written).total_seconds()) <= WRITE_BACK_ECHO_SECONDS
+
+    def _sync_back_key(self) -> str:
+        return f"{self.version}|{self.fingerprint}|{self.cm_task_uuid}"
+
+    def sync_back_skips(self, now: float) -> bool:
+        """Reported as unsettled, unchanged since, and not yet due to be looked at again."""
+        return (
+            self.sync_back_reported_key == self._sync_back_key()
+            and now < self.sync_back_checked_at + SYNC_BACK_RECHECK_SECONDS
+        )
 
     # ------------------------------------------------------------------ transitions
     def _settled(self) -> TaskLink:
@@ -294,3 +333,22 @@ class TaskLink:
             written_back_version=close_version,
             written_back_at=now,
         )
+
+    def chartmogul_written(self, *, now: float, chartmogul_updated_at: float | None) -> TaskLink:
+        """Unchanged but for the sync-back's ChartMogul write: the `updated_at` it moved is ours."""
+        return replace(self, chartmogul_written_at=max(now, chartmogul_updated_at or 0.0, self.chartmogul_written_at))
+
+    def sync_back_reported_as(self, reason: str, now: float) -> TaskLink:
+        """Unchanged but reported as unsettled: the sync-back skips it until it changes or is due."""
+        return replace(
+            self,
+            sync_back_reported=reason[:PARKED_REASON_MAX],
+            sync_back_reported_key=self._sync_back_key(),
+            sync_back_checked_at=now,
+        )
+
+    def retry_enqueued(self, *, now: float, grace: float) -> TaskLink:
+        """Still PARKED, its retry queued: not due again before ``grace`` seconds have passed."""
+        if self.state is not LinkState.PARKED or self.retry_at is None:
+            return self
+        return replace(self, retry_at=now + grace)
