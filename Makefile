@@ -98,7 +98,8 @@ security: $(SECURITY_VENV)/.installed $(SAM_VENV)/.installed
 	$(SECURITY_VENV)/bin/python -m tests.support.audit_requirements layers/tasksync/requirements.txt requirements-dev.txt
 
 test: setup lint typecheck sam-validate security
-	$(BIN)/pytest -q -p no:cacheprovider tests
+	@# The IAM coverage check (tests/iam) must compare a complete recording here, never skip.
+	TASKSYNC_IAM_COVERAGE=required $(BIN)/pytest -q -p no:cacheprovider tests
 	$(MAKE) sam-build
 
 run: $(VENV)/.installed $(DYNAMODB_LOCAL)
