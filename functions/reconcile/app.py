@@ -20,7 +20,7 @@ from tasksync.dal.queue import EventQueue
 from tasksync.dal.signature_keys import SecretSignatureKeys
 from tasksync.errors import InvalidInput
 from tasksync.reconciler import Reconciler, ReconcileReport
-from tasksync.wiring import services_from_environment
+from tasksync.wiring import reconciler_services_from_environment
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -33,7 +33,7 @@ _reconciler: Reconciler | None = None
 def get_reconciler() -> Reconciler:
     global _reconciler  # noqa: PLW0603 - the per-process cache Lambda reuses across invocations
     if _reconciler is None:
-        services = services_from_environment(os.environ)
+        services = reconciler_services_from_environment(os.environ)
         settings = services.settings
         if not settings.queue_url:
             raise InvalidInput("QUEUE_URL", "is not set")

@@ -11,16 +11,16 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from tasksync.config import SyncSettings
+from tasksync.dal.api_keys import chartmogul_api_key, close_api_key, read_secret
 from tasksync.dal.aws import aws_client
 from tasksync.dal.chartmogul_api import ChartMogulClient
 from tasksync.dal.close_api import CloseClient
 from tasksync.dal.links import TaskLinkStore
 from tasksync.dal.pacing import RequestPacer
 from tasksync.dal.state_cache import StateCache
-from tasksync.errors import InvalidInput
 from tasksync.logic.assignees import AssigneeResolver
 from tasksync.logic.customers import CustomerResolver
 from tasksync.logic.sync import TaskSync
@@ -28,41 +28,11 @@ from tasksync.logic.sync import TaskSync
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
 
-SecretReader = Callable[[str], str]
-# What template.yaml puts in the API-key secrets until the operator stores the real key.
-PLACEHOLDER_SECRET = "REPLACE_ME"  # noqa: S105 - a placeholder, not a credential
-
 
 @dataclass(frozen=True)
 class ApiKeys:
     close: str
     chartmogul: str
-
-
-def api_keys(settings: SyncSettings, read_secret: SecretReader | None = None) -> ApiKeys:
-    """The two API keys: from the environment when set, else from their secrets."""
-
-    def one(value: Any, arn: str | None, name: str) -> str:
-        if value is not None:
-            return str(value.get_secret_value())
-        if arn and read_secret is not None:
-            secret = read_secret(arn).strip()
-            if secret and secret != PLACEHOLDER_SECRET:
-                return secret
-            raise InvalidInput(name, f"the secret {arn} holds no API key yet (put it with `aws secretsmanager`)")
-        raise InvalidInput(name, "is not set (and no secret ARN is configured)")
-
-    return ApiKeys(
-        close=one(settings.close_api_key, settings.close_api_key_secret_arn, "CLOSE_API_KEY"),
-        chartmogul=one(settings.chartmogul_api_key, settings.chartmogul_api_key_secret_arn, "CHARTMOGUL_API_KEY"),
-    )
-
-
-def read_secret(arn: str) -> str:
-    """A secret's value through Powertools Parameters (cached for 5 minutes per process)."""
-    from aws_lambda_powertools.utilities import parameters  # noqa: PLC0415 - only Lambda reads secrets
-
-    return str(parameters.get_secret(arn, max_age=300))
 
 
 @dataclass
@@ -106,4 +76,26 @@ def build_services(
 def services_from_environment(environ: Mapping[str, str]) -> SyncServices:
     """Build everything from the process environment (Lambda cold start, local runner, CLI)."""
     settings = SyncSettings.from_env(environ)
-    return build_services(settings, dynamodb=aws_client("dynamodb"), keys=api_keys(settings, read_secret))
+    close_key, chartmogul_key = close_api_key(settings, read_secret), chartmogul_api_key(settings, read_secret)
+    keys = ApiKeys(close=close_key.value(), chartmogul=chartmogul_key.value())
+    services = build_services(settings, dynamodb=aws_client("dynamodb"), keys=keys)
+    services.close.key_refresh = close_key.refresh
+    services.chartmogul.key_refresh = chartmogul_key.refresh
+    return services
+
+
+@dataclass
+class ReconcilerServices:
+    """What the reconciler uses: Close and the link store. It never reads the ChartMogul key."""
+
+    settings: SyncSettings
+    close: CloseClient
+    links: TaskLinkStore
+
+
+def reconciler_services_from_environment(environ: Mapping[str, str]) -> ReconcilerServices:
+    settings = SyncSettings.from_env(environ)
+    key = close_api_key(settings, read_secret)
+    close = CloseClient.from_settings(settings, key.value())
+    close.key_refresh = key.refresh
+    return ReconcilerServices(settings, close, TaskLinkStore(aws_client("dynamodb"), settings.state_table))

@@ -130,7 +130,10 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 
 def recording_gaps() -> list[str]:
     """Why the recording may be incomplete (empty: every recording test ran and passed)."""
-    gaps = [f"not collected: {name}" for name in sorted(_recording_files() - _state["collected"])]
+    gaps = []
+    missing = sorted(_recording_files() - _state["collected"])
+    if missing:
+        gaps.append(f"{len(missing)} recording test files not collected ({missing[0]}, ...)")
     if _state["deselected"]:
         gaps.append(f"{_state['deselected']} recording tests deselected (-k/-m)")
     gaps += [f"failed: {nodeid}" for nodeid in _state["failed"]]

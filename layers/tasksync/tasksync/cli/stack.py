@@ -20,13 +20,13 @@ from tasksync.cli.output import CommandFailed, UsageError
 from tasksync.cli.signature_secret import SignatureKeySecret
 from tasksync.cli.target import StackTarget
 from tasksync.config import SyncSettings
+from tasksync.dal.api_keys import PLACEHOLDER_SECRET
 from tasksync.dal.aws import CLIENT_CONFIG
 from tasksync.dal.checkpoints import CheckpointStore
 from tasksync.dal.close_api import CloseClient
 from tasksync.dal.links import TaskLinkStore
 from tasksync.dal.queue import EventQueue
 from tasksync.local.state import state_path
-from tasksync.wiring import PLACEHOLDER_SECRET
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
