@@ -210,6 +210,6 @@ def test_a_timestamp_past_the_calendars_edge_in_utc_is_invalid_input(field: str,
     # The task in `data` is validated when it is read (event.task()), the event itself at once.
     with pytest.raises(InvalidInput):
         parse_model(CloseWebhook, webhook, "webhook").event.task()
+    body = json.dumps({"subscription_id": webhook["subscription_id"], **webhook["event"]})
     with pytest.raises(InvalidInput):
-        body = json.dumps({"subscription_id": webhook["subscription_id"], **webhook["event"]})
         QueuedEvent.from_message_body(body).event.task()

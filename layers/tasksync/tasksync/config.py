@@ -8,9 +8,11 @@ get only the Secrets Manager ARNs (``*_SECRET_ARN``) and resolve them at cold st
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
@@ -18,6 +20,15 @@ from tasksync.errors import InvalidInput
 
 DEFAULT_CLOSE_API_URL = "https://api.close.com/api/v1"
 DEFAULT_CHARTMOGUL_API_URL = "https://api.chartmogul.com/v1"
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class SyncSettings(BaseModel):
@@ -117,9 +128,14 @@ class SyncSettings(BaseModel):
 
     @field_validator("close_api_url", "chartmogul_api_url")
     @classmethod
-    def _strip_trailing_slash(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("must be an http(s) URL")
+    def _https_unless_loopback(cls, value: str) -> str:
+        # The API key travels in every request's Authorization header: plain http only to this
+        # machine (the local runner's and the tests' simulators).
+        parts = urlsplit(value)
+        if not parts.hostname or parts.username or parts.password:
+            raise ValueError("must be an https:// URL with a host and no credentials")
+        if parts.scheme != "https" and not (parts.scheme == "http" and _is_loopback(parts.hostname)):
+            raise ValueError("must be an https:// URL (http:// only for a loopback host)")
         return value.rstrip("/")
 
     @classmethod
