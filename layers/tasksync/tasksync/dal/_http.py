@@ -16,6 +16,7 @@ from typing import Any
 
 import requests
 
+from tasksync.dal.path_ids import safe_path
 from tasksync.errors import ApiError, NotFound, OutcomeUnknown, PermanentApiError, RateLimited, RetryableApiError
 
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -143,7 +144,7 @@ class JsonApiClient:
         self.before_send(method, path)
         with self._count_lock:
             self.calls += 1
-        url = f"{self.base_url}{path}"
+        url = f"{self.base_url}{safe_path(path)}"
         try:
             response = self.session.request(method, url, params=params, json=json_body, timeout=self.timeout)
         except requests.exceptions.ConnectTimeout:
