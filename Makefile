@@ -95,7 +95,8 @@ security: $(SECURITY_VENV)/.installed $(SAM_VENV)/.installed
 	$(SAM_VENV)/bin/cfn-lint template.yaml
 	$(SECURITY_VENV)/bin/checkov --file template.yaml --framework cloudformation --compact --quiet --skip-download
 	$(SECURITY_VENV)/bin/bandit --quiet --configfile pyproject.toml --recursive layers/tasksync/tasksync functions
-	$(SECURITY_VENV)/bin/python -m tests.support.audit_requirements layers/tasksync/requirements.txt requirements-dev.txt
+	$(SECURITY_VENV)/bin/python -m tests.support.audit_requirements \
+		layers/tasksync/requirements.lock requirements-dev.txt requirements-sam.txt requirements-security.txt
 
 test: setup lint typecheck sam-validate security
 	@# The IAM coverage check (tests/iam) must compare a complete recording here, never skip.

@@ -2,6 +2,9 @@
 
     .venv-security/bin/python -m tests.support.audit_requirements FILE...
 
+`make security` passes every requirements file the project installs: the layer's hashed lock
+(its whole tree), the dev, SAM and security venvs' files.
+
 pip-audit resolves every pin (and what it pulls in) and asks PyPI's per-version JSON API
 (/pypi/NAME/VERSION/json) for known vulnerabilities. Where that API does not answer (some
 mirrors and proxies serve only the project-level /pypi/NAME/json), pip-audit skips the package
@@ -45,22 +48,34 @@ REVIEWED_BY_HAND = {
 _SKIPPED_VERSION = re.compile(r"\(([^()]+)\)\s*$")
 
 
-def run_pip_audit(requirement_files: list[str]) -> dict[str, Any]:
+def pip_audit_command(requirement_file: str) -> list[str]:
+    """pip-audit's argv for one file: a hashed lock holds the whole tree, so nothing is resolved."""
     pip_audit = Path(sys.executable).with_name("pip-audit")
-    command = [str(pip_audit), "--progress-spinner", "off", "--format", "json"]
+    command = [str(pip_audit), "--progress-spinner", "off", "--format", "json", "--requirement", requirement_file]
+    if "--hash=" in Path(requirement_file).read_text():
+        command.append("--no-deps")
+    return command
+
+
+def run_pip_audit(requirement_files: list[str]) -> dict[str, Any]:
+    """One pip-audit run per file (a hashed file makes pip-audit require hashes of every file
+    in the same run); a package pinned in several files is reported once."""
+    dependencies: dict[tuple[str, str], dict[str, Any]] = {}
     for name in requirement_files:
-        command += ["--requirement", name]
-    # pip-audit exits 1 when it finds vulnerabilities; its JSON is read either way.
-    finished = subprocess.run(command, capture_output=True, text=True, check=False)
-    try:
-        report: dict[str, Any] = json.loads(finished.stdout)
-    except json.JSONDecodeError:
-        sys.stderr.write(finished.stderr)
-        raise SystemExit(
-            f"pip-audit failed (exit {finished.returncode}) before producing a report: see its output above. "
-            "It needs PyPI (the package index and its vulnerability data) to be reachable."
-        ) from None
-    return report
+        # pip-audit exits 1 when it finds vulnerabilities; its JSON is read either way.
+        finished = subprocess.run(pip_audit_command(name), capture_output=True, text=True, check=False)
+        try:
+            report: dict[str, Any] = json.loads(finished.stdout)
+        except json.JSONDecodeError:
+            sys.stderr.write(finished.stderr)
+            raise SystemExit(
+                f"pip-audit failed on {name} (exit {finished.returncode}) before producing a report: see its "
+                "output above. It needs PyPI (the package index and its vulnerability data) to be reachable."
+            ) from None
+        for dependency in report.get("dependencies", []):
+            key = (str(dependency["name"]).lower(), str(dependency.get("version") or dependency.get("skip_reason")))
+            dependencies.setdefault(key, dependency)
+    return {"dependencies": list(dependencies.values())}
 
 
 def project_release(name: str) -> tuple[str, list[dict[str, Any]]]:
