@@ -94,7 +94,7 @@ sam-checks: sam-validate sam-build
 security: $(SECURITY_VENV)/.installed $(SAM_VENV)/.installed
 	$(SAM_VENV)/bin/cfn-lint template.yaml
 	$(SECURITY_VENV)/bin/checkov --file template.yaml --framework cloudformation --compact --quiet --skip-download
-	$(SECURITY_VENV)/bin/bandit --quiet --configfile pyproject.toml --recursive layers/tasksync/tasksync functions
+	$(SECURITY_VENV)/bin/bandit --quiet --configfile pyproject.toml --recursive layers/tasksync/tasksync devtools functions
 	$(SECURITY_VENV)/bin/python -m tests.support.audit_requirements \
 		layers/tasksync/requirements.lock requirements-dev.txt requirements-sam.txt requirements-security.txt
 
@@ -104,7 +104,7 @@ test: setup lint typecheck sam-validate security
 	$(MAKE) sam-build
 
 run: $(VENV)/.installed $(DYNAMODB_LOCAL)
-	$(BIN)/python -m tasksync.local
+	$(BIN)/python -m tasksync_dev.local
 
 bench: setup
 	$(BIN)/python -m tests.bench

@@ -148,7 +148,7 @@ def sqs_event(envelope: dict[str, Any], *, sent_at: int) -> dict[str, Any]:
                     "SentTimestamp": str(sent_at * 1000),
                     "SequenceNumber": "18891234567890123456",
                     "MessageGroupId": queued.group_id,
-                    "SenderId": "AROAEXAMPLEROLEID:tasksync-WebhookFunction",
+                    "SenderId": "AROAEXAMPLEROLEID:tasksync-ReceiverFunction",
                     "MessageDeduplicationId": queued.deduplication_id,
                     "ApproximateFirstReceiveTimestamp": str(sent_at * 1000 + 35),
                 },

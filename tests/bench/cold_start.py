@@ -31,9 +31,9 @@ REQUIREMENTS = REPO_ROOT / "layers" / "tasksync" / "requirements.txt"
 
 # Goals of issue 6: receiver ≤ 1.3× `import boto3`, worker and reconciler ≤ 2×.
 FUNCTIONS = {
-    "webhook": ("WebhookFunction", 1.3, "_get_receiver"),
-    "sync": ("SyncFunction", 2.0, "get_worker"),
-    "reconcile": ("ReconcileFunction", 2.0, "get_reconciler"),
+    "receiver": ("ReceiverFunction", 1.3, "_get_receiver"),
+    "worker": ("WorkerFunction", 2.0, "get_worker"),
+    "reconciler": ("ReconcilerFunction", 2.0, "get_reconciler"),
 }
 
 # What each handler reads at cold start. No request leaves the process: clients are only built.

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from tasksync.local.template import load_template
+from tasksync_dev.local.template import load_template
 from tests.bench.report import BenchResult, markdown_table
 
 LAMBDA_GB_SECOND = 0.0000133334
@@ -55,7 +55,7 @@ def _billed_seconds(seconds: float) -> float:
 
 def run(figures: dict[str, float]) -> BenchResult:
     template = load_template()
-    receiver_mb, worker_mb = _memory_mb(template, "WebhookFunction"), _memory_mb(template, "SyncFunction")
+    receiver_mb, worker_mb = _memory_mb(template, "ReceiverFunction"), _memory_mb(template, "WorkerFunction")
     receiver_s = _billed_seconds(figures["receiver_handler_p50"] + figures["sqs_send_p50"])
     worker_s = _billed_seconds(figures["apply_seconds"])
     rru = figures["read_units_per_event"]

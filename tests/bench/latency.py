@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 
 import requests
 
-from tasksync.local.stack import LocalStack
+from tasksync_dev.local.stack import LocalStack
 from tests.bench.report import BenchResult, Measurement, markdown_table, ms, percentile
 
 DEADLINE_SECONDS = 30.0

@@ -1,6 +1,6 @@
 """Receiver warm overhead: one request's time in-process without the SQS call, and the SQS send alone.
 
-In-process, the real `WebhookReceiver` and the real `EventQueue` (message body, group and
+In-process, the real `Receiver` and the real `EventQueue` (message body, group and
 dedup ids) run against an in-memory stand-in for the SQS client that only records the call,
 so the time is ours, not the network's. The whole Lambda handler (Powertools logger and
 metrics, whose JSON goes to a discarded stdout) is timed the same way. The SQS send is then
@@ -24,10 +24,10 @@ import boto3
 
 from tasksync.dal.queue import EventQueue
 from tasksync.dal.signature_keys import SingleSignatureKey
-from tasksync.local.moto_server import MotoServer
 from tasksync.logic.signature import sign
 from tasksync.models.close import CloseEvent
-from tasksync.receiver import WebhookReceiver
+from tasksync.receiver import Receiver
+from tasksync_dev.local.moto_server import MotoServer
 from tests.bench.report import BenchResult, Measurement, markdown_table, ms, percentile
 from tests.support.handlers import FakeLambdaContext, load_event, load_handler
 from tests.support.template import create_queues
@@ -92,7 +92,7 @@ def _environment(values: dict[str, str]) -> Iterator[None]:
 def _in_process(requests: list[dict[str, Any]], now: int) -> tuple[list[float], list[float]]:
     sqs = RecordingSqsClient()
     queue = EventQueue(sqs, "https://sqs.us-east-1.amazonaws.com/123456789012/bench.fifo")  # type: ignore[arg-type]
-    receiver = WebhookReceiver(keys=SingleSignatureKey(SIGNATURE_KEY), queue=queue, clock=lambda: float(now))
+    receiver = Receiver(keys=SingleSignatureKey(SIGNATURE_KEY), queue=queue, clock=lambda: float(now))
     warm = len(requests) // 10
     handle_times = _time_each(receiver.handle(request) for request in requests)
     assert all(receiver.handle(r).status == 202 for r in requests[:3])
@@ -100,7 +100,7 @@ def _in_process(requests: list[dict[str, Any]], now: int) -> tuple[list[float], 
     with _environment({"POWERTOOLS_SERVICE_NAME": "tasksync-bench", "POWERTOOLS_METRICS_NAMESPACE": "Bench"}):
         # Powertools binds its log stream to sys.stdout when the Logger is made: load it inside.
         with contextlib.redirect_stdout(io.StringIO()) as discarded:
-            handler = load_handler("webhook")
+            handler = load_handler("receiver")
             vars(handler)["_receiver"] = receiver  # the handler's per-process cache, pre-filled
             context = FakeLambdaContext()
             handler_times = []
@@ -161,7 +161,7 @@ def run(*, requests: int) -> BenchResult:
     rows = [
         [label, str(len(values)), ms(percentile(values, 0.5)), ms(percentile(values, 0.99)), ms(max(values))]
         for label, values in (
-            ("`WebhookReceiver.handle` (SQS client in memory)", handle),
+            ("`Receiver.handle` (SQS client in memory)", handle),
             ("`lambda_handler` (+ Powertools logger and metrics)", handler),
             ("`EventQueue.enqueue` to moto server", sends),
         )

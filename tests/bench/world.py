@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from botocore.config import Config
 
-from tasksync.local.dynamodb import DynamoDBLocal
-from tasksync.sandbox.chartmogul import ChartMogulSimulator
-from tasksync.sandbox.close import CloseSimulator
+from tasksync_dev.local.dynamodb import DynamoDBLocal
+from tasksync_dev.sandbox.chartmogul import ChartMogulSimulator
+from tasksync_dev.sandbox.close import CloseSimulator
 from tests.support.template import REPO_ROOT, create_tables
 
 if TYPE_CHECKING:

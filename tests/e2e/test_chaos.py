@@ -37,13 +37,13 @@ import pytest
 import requests
 
 from tasksync.dal.chartmogul_api import ChartMogulClient
-from tasksync.local.options import FAKE_AWS_CREDENTIALS
-from tasksync.local.sample import signed_delivery
-from tasksync.local.sqs_source import Invoke
-from tasksync.local.stack import LocalStack
-from tasksync.sandbox._server import FaultPlan
-from tasksync.sandbox.chartmogul import ChartMogulSimulator
-from tasksync.sandbox.close import CloseSimulator
+from tasksync_dev.local.options import FAKE_AWS_CREDENTIALS
+from tasksync_dev.local.sample import signed_delivery
+from tasksync_dev.local.sqs_source import Invoke
+from tasksync_dev.local.stack import LocalStack
+from tasksync_dev.sandbox._server import FaultPlan
+from tasksync_dev.sandbox.chartmogul import ChartMogulSimulator
+from tasksync_dev.sandbox.close import CloseSimulator
 from tests.e2e.test_local_stack import poll, sandbox_environment, sims
 from tests.support.log_capture import LogTap, leaked
 

@@ -23,8 +23,8 @@ from typing import Any
 import pytest
 import requests
 
-from tasksync.local.sample import signed_delivery
-from tasksync.local.stack import LocalStack
+from tasksync_dev.local.sample import signed_delivery
+from tasksync_dev.local.stack import LocalStack
 from tests.e2e.test_local_stack import poll, sandbox_environment, sims
 
 FULL = os.environ.get("TASKSYNC_CHAOS", "").strip().lower() == "full"

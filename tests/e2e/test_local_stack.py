@@ -29,17 +29,17 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from tasksync.local.__main__ import READY_LINE
-from tasksync.local.http_api import http_api_event
-from tasksync.local.options import settings_variables
-from tasksync.local.sqs_source import SqsEventSource, failed_message_ids
-from tasksync.local.stack import THREAD_PREFIX, LocalStack
-from tasksync.local.state import read_state
 from tasksync.logic.signature import sign
-from tasksync.sandbox._server import FaultPlan
-from tasksync.sandbox.chartmogul import ChartMogulSimulator
-from tasksync.sandbox.close import BASE_PATH as CLOSE_BASE_PATH
-from tasksync.sandbox.close import CloseSimulator
+from tasksync_dev.local.__main__ import READY_LINE
+from tasksync_dev.local.http_api import http_api_event
+from tasksync_dev.local.options import settings_variables
+from tasksync_dev.local.sqs_source import SqsEventSource, failed_message_ids
+from tasksync_dev.local.stack import THREAD_PREFIX, LocalStack
+from tasksync_dev.local.state import read_state
+from tasksync_dev.sandbox._server import FaultPlan
+from tasksync_dev.sandbox.chartmogul import ChartMogulSimulator
+from tasksync_dev.sandbox.close import BASE_PATH as CLOSE_BASE_PATH
+from tasksync_dev.sandbox.close import CloseSimulator
 from tests.support.aws import Queues
 from tests.support.template import REPO_ROOT
 
@@ -378,10 +378,10 @@ def _clean_environment(local_dir: Path) -> dict[str, str]:
     }
 
 
-def test_python_m_tasksync_local_runs_until_sigint_and_exits_cleanly(tmp_path: Path) -> None:
+def test_python_m_tasksync_dev_local_runs_until_sigint_and_exits_cleanly(tmp_path: Path) -> None:
     environment = _clean_environment(tmp_path)
     runner = subprocess.Popen(
-        [sys.executable, "-m", "tasksync.local"],
+        [sys.executable, "-m", "tasksync_dev.local"],
         cwd=REPO_ROOT,
         env=environment,
         stdout=subprocess.PIPE,
@@ -413,7 +413,7 @@ def test_python_m_tasksync_local_runs_until_sigint_and_exits_cleanly(tmp_path: P
         assert state["mode"] == "sandbox"
 
         sample = subprocess.run(
-            [sys.executable, "-m", "tasksync.local.sample", "--lead", "globex", "--assignee", "bob"],
+            [sys.executable, "-m", "tasksync_dev.local.sample", "--lead", "globex", "--assignee", "bob"],
             cwd=REPO_ROOT,
             env=environment,
             capture_output=True,

@@ -18,9 +18,9 @@ from tasksync.logic.sync import TaskSync
 from tasksync.logic.translate import due_date, summary
 from tasksync.models.chartmogul import normalize_due_date
 from tasksync.models.close import CloseEvent, CloseTask
-from tasksync.sandbox.chartmogul import ChartMogulSimulator
-from tasksync.sandbox.close import CloseSimulator
 from tasksync.wiring import ApiKeys, SyncServices, build_services
+from tasksync_dev.sandbox.chartmogul import ChartMogulSimulator
+from tasksync_dev.sandbox.close import CloseSimulator
 
 REP_EMAIL = "alice@sales.example"
 OTHER_REP_EMAIL = "bob@sales.example"

@@ -19,8 +19,8 @@ from tasksync.errors import (
     RetryableApiError,
 )
 from tasksync.models.chartmogul import TaskFields
-from tasksync.sandbox._server import FaultPlan
-from tasksync.sandbox.chartmogul import ChartMogulSimulator
+from tasksync_dev.sandbox._server import FaultPlan
+from tasksync_dev.sandbox.chartmogul import ChartMogulSimulator
 from tests.support.chartmogul_sandbox import ChartMogulClientFactory, ChartMogulSimFactory, chartmogul_client_for
 
 ALICE = "alice@sales.example"

@@ -1,6 +1,6 @@
 """The operator CLI, command by command, against real parts.
 
-The target is a local stack state file (the layout `tasksync.local.state` writes) pointing at
+The target is a local stack state file (the layout `tasksync_dev.local.state` writes) pointing at
 the moto server (SQS, Secrets Manager), DynamoDB Local and the Close simulator; one test reads
 a deployed-style target from CloudFormation outputs in moto. `main()` runs in-process and we
 read what it printed.
@@ -19,15 +19,15 @@ from typing import Any
 import boto3
 import pytest
 
-from tasksync.cli import main
 from tasksync.dal.links import LinkState, TaskLink, TaskLinkStore
 from tasksync.dal.queue import EventQueue, QueuedEvent
-from tasksync.local.state import write_state
 from tasksync.logic.results import ApplyResult
 from tasksync.reconciler import subscribed_pairs
-from tasksync.sandbox.chartmogul import ChartMogulSimulator
-from tasksync.sandbox.close import CloseSimulator
-from tasksync.worker import SyncWorker
+from tasksync.worker import Worker
+from tasksync_dev.cli import main
+from tasksync_dev.local.state import write_state
+from tasksync_dev.sandbox.chartmogul import ChartMogulSimulator
+from tasksync_dev.sandbox.close import CloseSimulator
 from tests.integration.engine_harness import make_world
 from tests.support.aws import Queues, Secrets
 from tests.support.dynamodb import StateTables
@@ -396,14 +396,14 @@ class QueueRecord:
 
 
 @pytest.fixture
-def worker(stack: LocalStack, chartmogul_sim: ChartMogulSimulator) -> Iterator[tuple[SyncWorker, RecordingSink]]:
+def worker(stack: LocalStack, chartmogul_sim: ChartMogulSimulator) -> Iterator[tuple[Worker, RecordingSink]]:
     """The real worker (engine, Powertools idempotency) on the stack's tables."""
     world = make_world(stack.close, chartmogul_sim, stack.tables.client, stack.tables.state)
     settings = world.services.settings.model_copy(
         update={"idempotency_table": stack.tables.idempotency, "queue_url": stack.queues.events_url}
     )
     sink = RecordingSink()
-    sync_worker = SyncWorker(
+    sync_worker = Worker(
         settings=settings, engine=world.engine, sqs=stack.queues.client, dynamodb=stack.tables.client, sink=sink
     )
     sync_worker.register_lambda_context(LambdaContext())
@@ -418,7 +418,7 @@ def _idempotency_keys(stack: LocalStack) -> list[str]:
 
 
 def test_replay_forgets_the_idempotency_record_and_enqueues_the_event(
-    stack: LocalStack, cli: Cli, worker: tuple[SyncWorker, RecordingSink]
+    stack: LocalStack, cli: Cli, worker: tuple[Worker, RecordingSink]
 ) -> None:
     sync_worker, sink = worker
     lead = next(iter(stack.close.leads))

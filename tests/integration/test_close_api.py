@@ -23,8 +23,8 @@ from tasksync.errors import (
 )
 from tasksync.logic.signature import SignatureVerdict, verify
 from tasksync.models.close import CloseEvent, CloseWebhook
-from tasksync.sandbox._server import FaultPlan
-from tasksync.sandbox.close import BASE_PATH, CloseSimulator
+from tasksync_dev.sandbox._server import FaultPlan
+from tasksync_dev.sandbox.close import BASE_PATH, CloseSimulator
 
 TASK_SELECTORS = [
     {"object_type": "task.lead", "action": action} for action in ("created", "updated", "completed", "deleted")

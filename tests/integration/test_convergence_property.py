@@ -12,9 +12,9 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tasksync.sandbox._server import FaultPlan
-from tasksync.sandbox.chartmogul import ChartMogulSimulator
-from tasksync.sandbox.close import CloseSimulator
+from tasksync_dev.sandbox._server import FaultPlan
+from tasksync_dev.sandbox.chartmogul import ChartMogulSimulator
+from tasksync_dev.sandbox.close import CloseSimulator
 from tests.integration.engine_harness import SyncWorld, make_world
 
 EXAMPLES = int(os.environ.get("TASKSYNC_PROPERTY_EXAMPLES", "25"))

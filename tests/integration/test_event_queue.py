@@ -172,15 +172,15 @@ def test_a_missing_key_secret_is_unavailable(secrets_client: SecretsManagerClien
 
 @dataclass
 class FakeLambdaContext:
-    function_name: str = "tasksync-WebhookFunction"
+    function_name: str = "tasksync-ReceiverFunction"
     memory_limit_in_mb: int = 256
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:tasksync-WebhookFunction"
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:tasksync-ReceiverFunction"
     aws_request_id: str = "c6af9ac6-7b61-11e6-9a41-93e812345678"
 
 
 @pytest.fixture
-def webhook_app(queues: Queues, secrets: Secrets, moto_server: str, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
-    """functions/webhook/app.py loaded fresh, configured as template.yaml configures it."""
+def receiver_app(queues: Queues, secrets: Secrets, moto_server: str, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    """functions/receiver/app.py loaded fresh, configured as template.yaml configures it."""
     # Each sample comes from a different Close subscription; all are signed with the sandbox key.
     subscriptions = {
         json.loads(path.read_text("utf-8"))["subscription_id"]: SANDBOX_KEY
@@ -195,7 +195,7 @@ def webhook_app(queues: Queues, secrets: Secrets, moto_server: str, monkeypatch:
     monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "tasksync-test")
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "TaskSyncTest")
     monkeypatch.delenv("CLOSE_WEBHOOK_SIGNATURE_KEY", raising=False)
-    spec = importlib.util.spec_from_file_location(f"webhook_app_{uuid.uuid4().hex}", REPO / "functions/webhook/app.py")
+    spec = importlib.util.spec_from_file_location(f"webhook_app_{uuid.uuid4().hex}", REPO / "functions/receiver/app.py")
     assert spec is not None
     assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
@@ -209,33 +209,33 @@ def invoke(app: ModuleType, name: str) -> dict[str, Any]:
     return answer
 
 
-def test_the_handler_queues_a_signed_task_event(webhook_app: ModuleType, queues: Queues) -> None:
-    answer = invoke(webhook_app, "webhook-task-created.json")
+def test_the_handler_queues_a_signed_task_event(receiver_app: ModuleType, queues: Queues) -> None:
+    answer = invoke(receiver_app, "webhook-task-created.json")
     assert answer["statusCode"] == 202
     assert json.loads(answer["body"]) == {"event_id": "ev_34bKnJcMX9UnRJmuGH5Jtr"}
     [message] = drain(queues.client, queues.events_url, 1)
     assert json.loads(message["Body"])["id"] == "ev_34bKnJcMX9UnRJmuGH5Jtr"
 
 
-def test_the_handler_rejects_and_ignores_without_queueing(webhook_app: ModuleType, queues: Queues) -> None:
-    assert invoke(webhook_app, "webhook-bad-signature.json")["statusCode"] == 401
-    assert invoke(webhook_app, "webhook-ignored-event.json")["statusCode"] == 200
+def test_the_handler_rejects_and_ignores_without_queueing(receiver_app: ModuleType, queues: Queues) -> None:
+    assert invoke(receiver_app, "webhook-bad-signature.json")["statusCode"] == 401
+    assert invoke(receiver_app, "webhook-ignored-event.json")["statusCode"] == 200
     assert drain(queues.client, queues.events_url, 1, deadline_seconds=0.5) == []
 
 
 def test_the_handler_answers_503_when_the_queue_is_gone(
-    webhook_app: ModuleType, queues: Queues, monkeypatch: pytest.MonkeyPatch
+    receiver_app: ModuleType, queues: Queues, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("QUEUE_URL", queues.events_url.rsplit("/", 1)[0] + "/no-such-queue.fifo")
-    answer = invoke(webhook_app, "webhook-task-created.json")
+    answer = invoke(receiver_app, "webhook-task-created.json")
     assert answer["statusCode"] == 503
     assert "Traceback" not in answer["body"]
 
 
 def test_the_handler_without_configuration_answers_500_without_details(
-    webhook_app: ModuleType, monkeypatch: pytest.MonkeyPatch
+    receiver_app: ModuleType, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("SIGNATURE_KEYS_SECRET_ARN")
-    answer = invoke(webhook_app, "webhook-task-created.json")
+    answer = invoke(receiver_app, "webhook-task-created.json")
     assert answer["statusCode"] == 500
     assert json.loads(answer["body"]) == {"message": "receiver is not configured"}

@@ -18,9 +18,9 @@ from tasksync.dal.aws import aws_client, forget_clients
 from tasksync.dal.checkpoints import RunLock
 from tasksync.dal.links import LinkState, TaskLink, TaskLinkStore
 from tasksync.logic.signature import sign
-from tasksync.sandbox._server import FaultPlan
-from tasksync.sandbox.chartmogul import ChartMogulSimulator
-from tasksync.sandbox.close import CloseSimulator
+from tasksync_dev.sandbox._server import FaultPlan
+from tasksync_dev.sandbox.chartmogul import ChartMogulSimulator
+from tasksync_dev.sandbox.close import CloseSimulator
 from tests.support.handlers import FakeLambdaContext, load_event, load_handler, repo_path, sqs_lambda_event
 from tests.support.template import queue_definitions
 
@@ -167,7 +167,7 @@ def stack(
     ],
 )
 def test_receiver_answers_each_sample_event(stack: Stack, event_file: str, status: int, queued: int) -> None:
-    receiver = load_handler("webhook")
+    receiver = load_handler("receiver")
     response = receiver.lambda_handler(load_event(event_file), FakeLambdaContext())
     assert response["statusCode"] == status
     assert "Traceback" not in response["body"]
@@ -175,7 +175,7 @@ def test_receiver_answers_each_sample_event(stack: Stack, event_file: str, statu
 
 
 def test_receiver_enqueues_a_duplicate_delivery_once(stack: Stack) -> None:
-    receiver = load_handler("webhook")
+    receiver = load_handler("receiver")
     event = load_event("webhook-task-created.json")
     answers = [receiver.lambda_handler(event, FakeLambdaContext()) for _ in range(3)]
     assert [a["statusCode"] for a in answers] == [202, 202, 202]
@@ -186,7 +186,7 @@ def test_receiver_enqueues_a_duplicate_delivery_once(stack: Stack) -> None:
 
 
 def test_receiver_rejects_bad_input_without_queueing(stack: Stack) -> None:
-    receiver = load_handler("webhook")
+    receiver = load_handler("receiver")
     event = load_event("webhook-task-created.json")
     cases = [
         {**event, "body": "{not json"},
@@ -199,7 +199,7 @@ def test_receiver_rejects_bad_input_without_queueing(stack: Stack) -> None:
 
 
 def test_receiver_answers_400_for_a_signed_body_that_is_not_a_close_event(stack: Stack) -> None:
-    receiver = load_handler("webhook")
+    receiver = load_handler("receiver")
     body = json.dumps({"subscription_id": EVENTS_SUBSCRIPTION, "event": {"id": "ev_1"}}).encode()
     timestamp = str(int(time.time()))
     event = {
@@ -216,7 +216,7 @@ def test_receiver_answers_400_for_a_signed_body_that_is_not_a_close_event(stack:
 
 def test_receiver_answers_5xx_only_when_the_queue_write_fails(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("QUEUE_URL", stack.queue_url + "-missing")
-    receiver = load_handler("webhook")
+    receiver = load_handler("receiver")
     response = receiver.lambda_handler(load_event("webhook-task-created.json"), FakeLambdaContext())
     assert response["statusCode"] >= 500
     assert "Traceback" not in response["body"]
@@ -224,12 +224,12 @@ def test_receiver_answers_5xx_only_when_the_queue_write_fails(stack: Stack, monk
 
 # ---------------------------------------------------------------------------------- worker
 def enqueue_webhook(stack: Stack, event_file: str = "webhook-task-created.json") -> None:
-    response = load_handler("webhook").lambda_handler(load_event(event_file), FakeLambdaContext())
+    response = load_handler("receiver").lambda_handler(load_event(event_file), FakeLambdaContext())
     assert response["statusCode"] == 202
 
 
 def test_worker_applies_the_sample_sqs_event(stack: Stack) -> None:
-    worker = load_handler("sync")
+    worker = load_handler("worker")
     event = load_event("sqs-task-created.json")
     response = worker.lambda_handler(event, FakeLambdaContext())
     assert response == {"batchItemFailures": []}
@@ -252,7 +252,7 @@ def test_worker_reports_partial_batch_failures_and_backs_off(stack: Stack) -> No
             close_task_id=blocked["id"], state=LinkState.CREATING, lease_owner="other", lease_until=4_102_444_800.0
         ),
     )
-    receiver = load_handler("webhook")
+    receiver = load_handler("receiver")
     for task in (blocked, free):
         body, headers = _signed(stack, task["id"])
         event = {
@@ -264,7 +264,7 @@ def test_worker_reports_partial_batch_failures_and_backs_off(stack: Stack) -> No
         assert receiver.lambda_handler(event, FakeLambdaContext())["statusCode"] == 202
     messages = stack.receive()
     assert len(messages) == 2
-    response = stack.run_worker(load_handler("sync"), messages)
+    response = stack.run_worker(load_handler("worker"), messages)
     blocked_message = next(m for m in messages if m["Attributes"]["MessageGroupId"] == blocked["id"])
     assert response["batchItemFailures"] == [{"itemIdentifier": blocked_message["MessageId"]}]
     assert [t["task_details"] for t in stack.chartmogul.live_tasks()] == ["free"]
@@ -293,7 +293,7 @@ def test_worker_message_reaches_the_dlq_after_max_receive_count(stack: Stack, mo
     monkeypatch.setenv("RETRY_MAX_SECONDS", "0")
     enqueue_webhook(stack)
     stack.chartmogul.inject(FaultPlan(error_rate=1.0))  # an outage that outlasts every retry
-    worker = load_handler("sync")
+    worker = load_handler("worker")
     for _ in range(max_receives):
         messages = stack.receive()
         assert len(messages) == 1
@@ -309,7 +309,7 @@ def test_worker_moves_an_unreadable_message_to_the_dlq_with_its_reason(stack: St
         QueueUrl=stack.queue_url, MessageBody="{broken", MessageGroupId="g", MessageDeduplicationId="d1"
     )
     messages = stack.receive()
-    assert stack.run_worker(load_handler("sync"), messages) == {"batchItemFailures": []}
+    assert stack.run_worker(load_handler("worker"), messages) == {"batchItemFailures": []}
     dead = stack.receive(stack.dlq_url)
     assert [m["Body"] for m in dead] == ["{broken"]
     assert "JSON" in dead[0]["MessageAttributes"]["reason"]["StringValue"]
@@ -319,9 +319,9 @@ def test_worker_moves_an_unreadable_message_to_the_dlq_with_its_reason(stack: St
 # ---------------------------------------------------------------------------------- reconciler
 def test_reconciler_recovers_an_event_whose_webhook_never_arrived(stack: Stack) -> None:
     task = stack.close.create_task(lead_id=F1_LEAD, text="never delivered", assigned_to=F1_USER, date="2025-03-01")
-    report = load_handler("reconcile").lambda_handler(load_event("schedule-reconcile.json"), FakeLambdaContext())
+    report = load_handler("reconciler").lambda_handler(load_event("schedule-reconcile.json"), FakeLambdaContext())
     assert report["events_enqueued"] >= 1
-    stack.run_worker(load_handler("sync"), stack.receive())
+    stack.run_worker(load_handler("worker"), stack.receive())
     [mirrored] = stack.chartmogul.live_tasks()
     assert mirrored["task_details"] == "never delivered"
     link = stack.links.get(task["id"])
@@ -329,25 +329,25 @@ def test_reconciler_recovers_an_event_whose_webhook_never_arrived(stack: Stack) 
     assert link.cm_task_uuid == mirrored["task_uuid"]
     # A second pass finds the same event again; dedup and idempotency make it free.
     stack.chartmogul.calls.clear()
-    load_handler("reconcile").lambda_handler(load_event("schedule-reconcile.json"), FakeLambdaContext())
-    stack.run_worker(load_handler("sync"), stack.receive())
+    load_handler("reconciler").lambda_handler(load_event("schedule-reconcile.json"), FakeLambdaContext())
+    stack.run_worker(load_handler("worker"), stack.receive())
     assert [c.method for c in stack.chartmogul.calls if c.method != "GET"] == []
 
 
 def test_parked_task_is_retried_and_synced_once_its_customer_appears(stack: Stack) -> None:
     lead = stack.close.add_lead("Initech", emails=["cto@initech.example"])["id"]
     task = stack.close.create_task(lead_id=lead, text="for a new customer", assigned_to=F1_USER, date="2025-03-01")
-    stack.run_worker(load_handler("sync"), _deliver(stack, task["id"]))
+    stack.run_worker(load_handler("worker"), _deliver(stack, task["id"]))
     link = stack.links.get(task["id"])
     assert link is not None
     assert link.state is LinkState.PARKED
     stack.chartmogul.add_customer(name="Initech", email="cto@initech.example")
     # Its backoff has elapsed (written as elapsed, rather than waiting for it).
     stack.links.save(link, replace(link, retry_at=1.0))
-    report = load_handler("reconcile").lambda_handler(load_event("schedule-reconcile.json"), FakeLambdaContext())
+    report = load_handler("reconciler").lambda_handler(load_event("schedule-reconcile.json"), FakeLambdaContext())
     assert report["parked_retried"] == 1
     stack.run_worker(
-        load_handler("sync"), [m for m in stack.receive() if m["Attributes"]["MessageGroupId"] == task["id"]]
+        load_handler("worker"), [m for m in stack.receive() if m["Attributes"]["MessageGroupId"] == task["id"]]
     )
     link = stack.links.get(task["id"])
     assert link is not None
@@ -363,7 +363,7 @@ def _deliver(stack: Stack, task_id: str) -> list[dict[str, Any]]:
         "headers": headers,
         "isBase64Encoded": False,
     }
-    assert load_handler("webhook").lambda_handler(event, FakeLambdaContext())["statusCode"] == 202
+    assert load_handler("receiver").lambda_handler(event, FakeLambdaContext())["statusCode"] == 202
     return [m for m in stack.receive() if m["Attributes"]["MessageGroupId"] == task_id]
 
 
@@ -380,7 +380,7 @@ def test_reconciler_detects_a_paused_subscription(
     )
     stack.close.pause_subscription(subscription["id"])
     monkeypatch.setenv("AUTO_RESUME_WEBHOOK", "true" if auto_resume else "false")
-    report = load_handler("reconcile").lambda_handler(load_event("schedule-reconcile.json"), FakeLambdaContext())
+    report = load_handler("reconciler").lambda_handler(load_event("schedule-reconcile.json"), FakeLambdaContext())
     assert report["paused_subscriptions"] == [subscription["id"]]
     assert report["resumed_subscriptions"] == ([subscription["id"]] if auto_resume else [])
     assert stack.close.subscriptions[subscription["id"]]["status"] == ("active" if auto_resume else "paused")
@@ -389,7 +389,7 @@ def test_reconciler_detects_a_paused_subscription(
 def test_reconciler_backfill_enqueues_every_task_since_a_date(stack: Stack) -> None:
     for n in range(3):
         stack.close.create_task(lead_id=F1_LEAD, text=f"old task {n}", assigned_to=F1_USER, date="2025-03-01")
-    report = load_handler("reconcile").lambda_handler(load_event("reconcile-backfill.json"), FakeLambdaContext())
+    report = load_handler("reconciler").lambda_handler(load_event("reconcile-backfill.json"), FakeLambdaContext())
     assert report["backfilled"] == 3
     assert stack.depth(stack.queue_url) == 3
 
@@ -398,10 +398,10 @@ def test_a_reconcile_pass_skips_itself_while_another_holds_the_lock(stack: Stack
     lock = RunLock(aws_client("dynamodb"), stack.links.table_name, "reconcile")
     assert lock.acquire("a long run", 300)
     stack.close.create_task(lead_id=F1_LEAD, text="waits for the next pass", assigned_to=F1_USER, date="2025-03-01")
-    report = load_handler("reconcile").lambda_handler(load_event("schedule-reconcile.json"), FakeLambdaContext())
+    report = load_handler("reconciler").lambda_handler(load_event("schedule-reconcile.json"), FakeLambdaContext())
     assert report["skipped"]
     assert stack.depth(stack.queue_url) == 0
     lock.release("a long run")
-    report = load_handler("reconcile").lambda_handler(load_event("schedule-reconcile.json"), FakeLambdaContext())
+    report = load_handler("reconciler").lambda_handler(load_event("schedule-reconcile.json"), FakeLambdaContext())
     assert report["skipped"] is None
     assert report["events_enqueued"] >= 1

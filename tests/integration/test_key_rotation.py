@@ -14,8 +14,8 @@ from tasksync.dal.chartmogul_api import ChartMogulClient
 from tasksync.dal.close_api import CloseClient
 from tasksync.errors import PermanentApiError
 from tasksync.models.chartmogul import TaskFields
-from tasksync.sandbox.chartmogul import ChartMogulSimulator
-from tasksync.sandbox.close import BASE_PATH, CloseSimulator
+from tasksync_dev.sandbox.chartmogul import ChartMogulSimulator
+from tasksync_dev.sandbox.close import BASE_PATH, CloseSimulator
 
 ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:tasksync/close-api-key-AbCdEf"
 

@@ -83,7 +83,7 @@ def test_event_queue_needs_explicit_deduplication_ids(queues: Queues) -> None:
 
 
 def test_the_moto_server_keeps_sqs_time_and_visibility(queues: Queues) -> None:
-    # Our moto child process reads the clock its own faster way (tasksync.local.moto_server):
+    # Our moto child process reads the clock its own faster way (tasksync_dev.local.moto_server):
     # timestamps must still be now, and a received message must stay hidden until released.
     client, url = queues.client, queues.events_url
     before = time.time() * 1000

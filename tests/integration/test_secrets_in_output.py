@@ -12,7 +12,7 @@ import json
 import pytest
 
 from tasksync.errors import PermanentApiError
-from tasksync.sandbox._server import FaultPlan
+from tasksync_dev.sandbox._server import FaultPlan
 from tests.integration.test_handlers import (
     SANDBOX_SIGNATURE_KEY,
     Stack,
@@ -27,7 +27,7 @@ def test_handlers_never_print_a_key(stack: Stack, capsys: pytest.CaptureFixture[
     tap = LogTap().attach()
     try:
         # Loaded under capture, so their loggers and metrics print into it.
-        receiver, worker, reconciler = (load_handler(name) for name in ("webhook", "sync", "reconcile"))
+        receiver, worker, reconciler = (load_handler(name) for name in ("receiver", "worker", "reconciler"))
         tap.attach()  # the handlers' own loggers exist now
         answers = [
             receiver.lambda_handler(load_event(name), FakeLambdaContext())
@@ -52,7 +52,7 @@ def test_handlers_never_print_a_key(stack: Stack, capsys: pytest.CaptureFixture[
         # Close refuses the key: the reconciler's error path.
         stack.close.api_key = "rotated-" + stack.close.api_key
         with pytest.raises(PermanentApiError) as refused:
-            load_handler("reconcile").lambda_handler(load_event("schedule-reconcile.json"), FakeLambdaContext())
+            load_handler("reconciler").lambda_handler(load_event("schedule-reconcile.json"), FakeLambdaContext())
     finally:
         tap.detach()
     printed = capsys.readouterr()

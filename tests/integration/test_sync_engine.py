@@ -15,9 +15,9 @@ from tasksync.dal.links import LinkState
 from tasksync.errors import OutcomeUnknown
 from tasksync.logic.results import Outcome
 from tasksync.models._parsing import format_utc
-from tasksync.sandbox._server import FaultPlan
-from tasksync.sandbox.chartmogul import ChartMogulSimulator
-from tasksync.sandbox.close import CloseSimulator
+from tasksync_dev.sandbox._server import FaultPlan
+from tasksync_dev.sandbox.chartmogul import ChartMogulSimulator
+from tasksync_dev.sandbox.close import CloseSimulator
 from tests.integration.engine_harness import DEFAULT_ASSIGNEE, SyncWorld, make_world
 
 

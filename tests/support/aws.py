@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import boto3
 import pytest
 
-from tasksync.local.moto_server import MotoServer
+from tasksync_dev.local.moto_server import MotoServer
 from tests.support.child_servers import serving
 from tests.support.template import create_queues, create_secrets
 

@@ -9,7 +9,7 @@ import pytest
 
 from tasksync.dal.chartmogul_api import ChartMogulClient
 from tasksync.dal.pacing import RequestPacer
-from tasksync.sandbox.chartmogul import ChartMogulSimulator
+from tasksync_dev.sandbox.chartmogul import ChartMogulSimulator
 
 ChartMogulSimFactory = Callable[..., ChartMogulSimulator]
 

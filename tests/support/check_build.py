@@ -5,6 +5,8 @@ on every cold start. This asserts that the layer and the functions ship .pyc fil
 CPython 3.12 (the runtime) will use as they are: compiled for cpython-312 and hash-based
 without a source check ("unchecked-hash", valid whatever timestamps the zip gives the .py),
 and that the compiled extensions are the arm64 CPython 3.12 builds the template declares.
+It also asserts that no dev tool ships: the simulators, the local runner and the operator CLI
+live in devtools/ (package `tasksync_dev`), and nothing in the layer may carry or import them.
 Exits non-zero with one line per problem.
 """
 
@@ -20,8 +22,11 @@ UNCHECKED_HASH_FLAGS = 0b01
 # Packages whose import time matters on every cold start; each must be fully compiled.
 LAYER_PACKAGES = ("tasksync", "pydantic", "pydantic_core", "aws_lambda_powertools", "requests", "boto3", "botocore")
 EXTENSION_SUFFIX = ".cpython-312-aarch64-linux-gnu.so"
-FUNCTIONS = ("WebhookFunction", "SyncFunction", "ReconcileFunction")
+FUNCTIONS = ("ReceiverFunction", "WorkerFunction", "ReconcilerFunction")
 LAYER = "TaskSyncLayer"
+# Where the dev tools used to live inside the runtime package, and the package they live in now.
+DEV_TOOL_PATHS = ("tasksync/sandbox", "tasksync/local", "tasksync/cli", "tasksync/__main__.py", "tasksync_dev")
+DEV_TOOL_PACKAGE = "tasksync_dev"
 
 
 def _pyc_for(source: Path) -> Path:
@@ -67,6 +72,15 @@ def check_layer(build_dir: Path) -> list[str]:
     problems += [f"{LAYER}: {p.relative_to(site)} was compiled by another Python" for p in stray]
     if (site / "tasksync" / "tests").exists():
         problems.append(f"{LAYER}: tasksync/tests must not ship")
+    return problems + check_no_dev_tools(site)
+
+
+def check_no_dev_tools(site: Path) -> list[str]:
+    """The layer holds only what the functions import: no simulator, local runner or CLI code."""
+    problems = [f"{LAYER}: {path} must not ship (dev tools)" for path in DEV_TOOL_PATHS if (site / path).exists()]
+    for source in sorted((site / "tasksync").rglob("*.py")):
+        if DEV_TOOL_PACKAGE in source.read_text(encoding="utf-8", errors="replace"):
+            problems.append(f"{LAYER}: {source.relative_to(site)} refers to {DEV_TOOL_PACKAGE}, which does not ship")
     return problems
 
 

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tasksync.local.child_process import ChildServer, ChildServerError
+from tasksync_dev.local.child_process import ChildServer, ChildServerError
 
 
 def serving(server: ChildServer) -> Iterator[str]:

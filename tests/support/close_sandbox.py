@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from tasksync.dal.close_api import CloseClient
-from tasksync.sandbox.close import BASE_PATH, CloseSimulator
+from tasksync_dev.sandbox.close import BASE_PATH, CloseSimulator
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from tasksync.local.dynamodb import DynamoDBLocal
+from tasksync_dev.local.dynamodb import DynamoDBLocal
 from tests.support.child_servers import serving
 from tests.support.template import REPO_ROOT, create_tables
 

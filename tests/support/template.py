@@ -1,4 +1,4 @@
-"""The template helpers now live in `tasksync.local.template` (the local runner uses them too).
+"""The template helpers now live in `tasksync_dev.local.template` (the local runner uses them too).
 
 Re-exported here so that tests keep importing them from one familiar place.
 """
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tasksync.local.template import (
+from tasksync_dev.local.template import (
     TEMPLATE_PATH,
     FunctionDefinition,
     QueueDefinition,

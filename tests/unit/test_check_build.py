@@ -5,6 +5,8 @@ from __future__ import annotations
 import py_compile
 from pathlib import Path
 
+import pytest
+
 from tests.support.check_build import EXTENSION_SUFFIX, FUNCTIONS, LAYER, LAYER_PACKAGES, check_build, main
 
 
@@ -42,8 +44,8 @@ def test_a_module_without_pyc_fails(tmp_path: Path) -> None:
 
 def test_a_timestamp_pyc_fails(tmp_path: Path) -> None:
     build = make_build(tmp_path)
-    _module(build / "SyncFunction" / "app.py", py_compile.PycInvalidationMode.TIMESTAMP)
-    assert [p for p in check_build(build) if "SyncFunction/app.py" in p and "unchecked-hash" in p]
+    _module(build / "WorkerFunction" / "app.py", py_compile.PycInvalidationMode.TIMESTAMP)
+    assert [p for p in check_build(build) if "WorkerFunction/app.py" in p and "unchecked-hash" in p]
 
 
 def test_an_x86_extension_fails(tmp_path: Path) -> None:
@@ -57,13 +59,36 @@ def test_an_x86_extension_fails(tmp_path: Path) -> None:
 
 def test_a_missing_function_or_package_fails(tmp_path: Path) -> None:
     build = make_build(tmp_path)
-    (build / "ReconcileFunction" / "app.py").unlink()
+    (build / "ReconcilerFunction" / "app.py").unlink()
     for path in (build / LAYER / "python" / "requests").rglob("*"):
         if path.is_file():
             path.unlink()
     problems = check_build(build)
-    assert "ReconcileFunction: no app.py" in problems
+    assert "ReconcilerFunction: no app.py" in problems
     assert any("package requests is missing" in p for p in problems)
+
+
+@pytest.mark.parametrize("path", ["tasksync/sandbox/close.py", "tasksync/local/stack.py", "tasksync/cli/__init__.py"])
+def test_dev_tools_in_the_layer_fail(tmp_path: Path, path: str) -> None:
+    build = make_build(tmp_path)
+    _module(build / LAYER / "python" / path)
+    problems = check_build(build)
+    assert f"{LAYER}: {path.rsplit('/', 1)[0]} must not ship (dev tools)" in problems
+    assert main([str(build)]) == 1
+
+
+def test_the_dev_tools_package_in_the_layer_fails(tmp_path: Path) -> None:
+    build = make_build(tmp_path)
+    _module(build / LAYER / "python" / "tasksync_dev" / "__init__.py")
+    assert f"{LAYER}: tasksync_dev must not ship (dev tools)" in check_build(build)
+
+
+def test_a_runtime_module_importing_dev_tools_fails(tmp_path: Path) -> None:
+    build = make_build(tmp_path)
+    module = build / LAYER / "python" / "tasksync" / "wiring.py"
+    module.write_text("from tasksync_dev.sandbox.close import CloseSimulator\n", encoding="utf-8")
+    py_compile.compile(str(module), invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH, doraise=True)
+    assert check_build(build) == [f"{LAYER}: tasksync/wiring.py refers to tasksync_dev, which does not ship"]
 
 
 def test_no_build_at_all_fails(tmp_path: Path) -> None:

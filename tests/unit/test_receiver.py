@@ -21,7 +21,7 @@ from tasksync.dal.queue import QueuedEvent
 from tasksync.dal.signature_keys import SignatureKeyMap, SignatureKeysUnavailable, SingleSignatureKey
 from tasksync.logic.signature import sign
 from tasksync.models.close import CloseEvent
-from tasksync.receiver import MAX_BODY_BYTES, WebhookReceiver, WebhookResponse
+from tasksync.receiver import MAX_BODY_BYTES, Receiver, WebhookResponse
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 SANDBOX_KEY = "4163f715a56509cf31c5fb4e5ea975c2dc88e6d61ad41c28eab5b9b12c83d548"
@@ -62,8 +62,8 @@ def signed(body: str | bytes, *, timestamp: int = 1_750_000_000, key: str = SAND
     return event
 
 
-def receiver_at(now: float, queue: InMemoryEventQueue, *, keys: Any = None, tolerance: int = 300) -> WebhookReceiver:
-    return WebhookReceiver(
+def receiver_at(now: float, queue: InMemoryEventQueue, *, keys: Any = None, tolerance: int = 300) -> Receiver:
+    return Receiver(
         keys=keys if keys is not None else SingleSignatureKey(SANDBOX_KEY),
         queue=queue,
         tolerance_seconds=tolerance,

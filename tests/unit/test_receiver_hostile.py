@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from tasksync.dal.queue import QueuedEvent
 from tasksync.logic.signature import sign
 from tasksync.models.close import CloseEvent
-from tasksync.receiver import MAX_BODY_BYTES, WebhookReceiver
+from tasksync.receiver import MAX_BODY_BYTES, Receiver
 from tests.unit.test_receiver import SANDBOX_KEY, load
 
 FULL = os.environ.get("TASKSYNC_CHAOS", "").strip().lower() == "full"
@@ -195,10 +195,8 @@ def deliveries(draw: st.DrawFn) -> Delivery:
     return Delivery(event=event, body=body, validly_signed=valid)
 
 
-def receiver(queue: RecordingQueue, keys: Any = None) -> WebhookReceiver:
-    return WebhookReceiver(
-        keys=keys or CountingKeys(), queue=queue, tolerance_seconds=TOLERANCE, clock=lambda: float(NOW)
-    )
+def receiver(queue: RecordingQueue, keys: Any = None) -> Receiver:
+    return Receiver(keys=keys or CountingKeys(), queue=queue, tolerance_seconds=TOLERANCE, clock=lambda: float(NOW))
 
 
 def assert_safe_answer(http: dict[str, Any]) -> dict[str, Any]:

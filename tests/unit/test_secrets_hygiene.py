@@ -16,8 +16,8 @@ import pytest
 
 from tasksync.config import SyncSettings
 from tasksync.errors import InvalidInput
-from tasksync.local.options import settings_variables
 from tasksync.logic.signature import sign
+from tasksync_dev.local.options import settings_variables
 from tests.support.handlers import FakeLambdaContext, load_event, load_handler
 from tests.support.log_capture import leaked
 
@@ -99,10 +99,10 @@ def test_the_receiver_handler_logs_and_counts_without_a_key(
         {**signed_event(body), "body": "{" + body.decode()},  # signature over other bytes -> 401
         signed_event(b'{"subscription_id": 1, "event": {}}'),  # authentic but not an event -> 400
     ]
-    receiver = load_handler("webhook")  # loaded under capture: its logger writes to it
+    receiver = load_handler("receiver")  # loaded under capture: its logger writes to it
     answers = [receiver.lambda_handler(event, FakeLambdaContext()) for event in cases]
     monkeypatch.delenv("QUEUE_URL")
-    misconfigured = load_handler("webhook").lambda_handler(cases[0], FakeLambdaContext())
+    misconfigured = load_handler("receiver").lambda_handler(cases[0], FakeLambdaContext())
     printed = capsys.readouterr()
     text = printed.out + printed.err + json.dumps([*answers, misconfigured])
     assert [a["statusCode"] for a in answers] == [503, 401, 401, 400]

@@ -103,9 +103,11 @@ def _functions_consuming(template: dict[str, Any], queue_id: str) -> set[str]:
 def test_event_queue_visibility_covers_six_worker_timeouts(template: dict[str, Any]) -> None:
     visibility = queue_definitions(template)["EventQueue"]["attributes"]["VisibilityTimeout"]
     workers = _functions_consuming(template, "EventQueue")
-    if "SyncFunction" in template["Resources"]:
-        workers.add("SyncFunction")
-        assert _functions_consuming(template, "EventQueue") == {"SyncFunction"}, "SyncFunction is the queue's worker"
+    if "WorkerFunction" in template["Resources"]:
+        workers.add("WorkerFunction")
+        assert _functions_consuming(template, "EventQueue") == {"WorkerFunction"}, (
+            "WorkerFunction is the queue's worker"
+        )
     # Without a worker in the template, only the queue's own setting can be checked.
     assert isinstance(visibility, int)
     assert visibility > 0

@@ -8,10 +8,10 @@ import json
 import pytest
 import requests
 
-from tasksync.cli.output import one_line, print_table
 from tasksync.dal.close_api import CloseClient
 from tasksync.errors import ApiError
 from tasksync.upstream_text import REDACTED, redact_keys, strip_controls, upstream_text
+from tasksync_dev.cli.output import one_line, print_table
 
 KEY = "4163f715a56509cf31c5fb4e5ea975c2dc88e6d61ad41c28eab5b9b12c83d548"
 HOSTILE = (

@@ -1,6 +1,6 @@
 """The Close webhook receiver: verify, validate, enqueue, answer. No Lambda imports here.
 
-`WebhookReceiver.handle` takes an API Gateway HTTP API (payload v2) event and returns a
+`Receiver.handle` takes an API Gateway HTTP API (payload v2) event and returns a
 `WebhookResponse`. The order of the checks is the point:
 
 1. size (413), before anything is decoded or parsed;
@@ -129,7 +129,7 @@ def _parse_json(body: bytes) -> Any:
         return None
 
 
-class WebhookReceiver:
+class Receiver:
     def __init__(
         self,
         *,
@@ -303,7 +303,7 @@ def build_receiver(
     sqs_client: SQSClient,
     secrets_client: SecretsManagerClient | None = None,
     clock: Callable[[], float] = time.time,
-) -> WebhookReceiver:
+) -> Receiver:
     """The receiver for these settings: CLOSE_WEBHOOK_SIGNATURE_KEY when set (local runs), else
     the per-subscription keys in the SIGNATURE_KEYS_SECRET_ARN secret. Raises InvalidInput."""
     keys: SignatureKeys
@@ -315,7 +315,7 @@ def build_receiver(
         raise InvalidInput("SIGNATURE_KEYS_SECRET_ARN", "is not set (nor CLOSE_WEBHOOK_SIGNATURE_KEY)")
     if not settings.queue_url:
         raise InvalidInput("QUEUE_URL", "is not set")
-    return WebhookReceiver(
+    return Receiver(
         keys=keys,
         queue=EventQueue(sqs_client, settings.queue_url),
         tolerance_seconds=settings.signature_tolerance_seconds,

@@ -1,7 +1,7 @@
 """The worker's per-record logic: one SQS record carries one Close event to the engine.
 
-The handler (functions/sync/app.py) stays thin: it wires Powertools' batch processor to
-`SyncWorker.process_record`. Here we decide, per record:
+The handler (functions/worker/app.py) stays thin: it wires Powertools' batch processor to
+`Worker.process_record`. Here we decide, per record:
 - a malformed message goes straight to the DLQ with its reason (nothing is lost, and one bad
   message never blocks its task's queue group for days);
 - the event is applied once per (event id, date_updated) thanks to Powertools idempotency;
@@ -108,7 +108,7 @@ class RecordOutcome:
     result: dict[str, Any] | None
 
 
-class SyncWorker:
+class Worker:
     def __init__(
         self,
         *,

@@ -1,7 +1,7 @@
 """AWS calls, as IAM sees them: (action, resource) pairs in terms of template.yaml's logical ids.
 
 A recorded call names a concrete resource (a table name, a queue URL, a secret ARN). The tests
-build every resource from template.yaml under a per-run prefix (tasksync.local.template's
+build every resource from template.yaml under a per-run prefix (tasksync_dev.local.template's
 `local_*_name`): `<prefix>-StateTable`, `<prefix>-EventQueue.fifo`, `<prefix>/CloseApiKeySecret`
 (an ARN adds `-` and six random characters). So the logical id is the name's last segment.
 A name that is not a template resource maps to `?<name>`, which no grant matches.

@@ -66,7 +66,7 @@ NEEDED_BUT_NOT_CALLED_IN_TESTS: dict[tuple[str, str, str], str] = {
     # without returning the item; DynamoDB Local (and DynamoDB, since ReturnValuesOnCondition-
     # CheckFailure) return it, so the tests never take that path. It is in Powertools' documented
     # IAM set for the persistence layer.
-    ("SyncFunction", "dynamodb:GetItem", "IdempotencyTable"): "Powertools idempotency's fallback read",
+    ("WorkerFunction", "dynamodb:GetItem", "IdempotencyTable"): "Powertools idempotency's fallback read",
 }
 
 

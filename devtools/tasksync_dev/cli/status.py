@@ -1,0 +1,116 @@
+"""`tasksync status` and `tasksync parked`: what the sync state looks like right now.
+
+Both scan the task links (an occasional operator read, never on the hot path), so they count
+on a progress line for big tables.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections import Counter
+from datetime import UTC, datetime
+from typing import Any
+
+from tasksync.dal.links import LinkState, TaskLink
+from tasksync_dev.cli.dlq import depth
+from tasksync_dev.cli.output import Progress, one_line, print_json, print_table
+from tasksync_dev.cli.stack import Stack
+
+# LinkState -> what the operator calls it.
+STATE_LABELS = {
+    LinkState.ACTIVE: "linked",
+    LinkState.PARKED: "parked",
+    LinkState.DELETED: "deleted",
+    LinkState.CREATING: "creating",
+}
+
+
+def _scan(stack: Stack) -> list[TaskLink]:
+    progress = Progress("task links read", every_seconds=1.0)
+    links = []
+    for link in stack.links.scan_links():
+        links.append(link)
+        progress.add()
+    progress.done(only_if_shown=True)
+    return links
+
+
+def _iso(timestamp: float | None) -> str | None:
+    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds") if timestamp else None
+
+
+def collect(stack: Stack) -> dict[str, Any]:
+    links = _scan(stack)
+    counts = Counter(STATE_LABELS[link.state] for link in links)
+    reasons = Counter(link.parked_reason or "(no reason recorded)" for link in links if link.state is LinkState.PARKED)
+    checkpoints = stack.checkpoints.all()
+    return {
+        "stack": stack.target.name,
+        "tasks": {label: counts.get(label, 0) for label in STATE_LABELS.values()},
+        "parked_reasons": dict(reasons.most_common()),
+        "queue": depth(stack.sqs, stack.queue_url),
+        "dlq": depth(stack.sqs, stack.dlq_url),
+        "checkpoints": {
+            f"{object_type}:{action}": moment.isoformat()
+            for (object_type, action), moment in sorted(checkpoints.items())
+        },
+        "last_checkpoint": max(checkpoints.values()).isoformat() if checkpoints else None,
+    }
+
+
+def status(stack: Stack, args: argparse.Namespace) -> int:
+    report = collect(stack)
+    if args.json:
+        print_json(report)
+        return 0
+    tasks = report["tasks"]
+    print(f"stack {report['stack']}")
+    print("tasks: " + ", ".join(f"{tasks[label]} {label}" for label in STATE_LABELS.values()))
+    for reason, count in report["parked_reasons"].items():
+        print(f"  parked {count:>5}  {one_line(reason, 200)}")
+    for name, label in (("queue", "event queue"), ("dlq", "dead-letter queue")):
+        print(f"{label}: {report[name]['waiting']} waiting, {report[name]['in_flight']} in flight")
+    if not report["checkpoints"]:
+        print("reconciler checkpoints: none yet (the reconciler has not run)")
+    else:
+        print(f"last reconciler checkpoint: {report['last_checkpoint']}")
+        for pair, moment in report["checkpoints"].items():
+            print(f"  {pair:<40} {moment}")
+    return 0
+
+
+def parked(stack: Stack, args: argparse.Namespace) -> int:
+    links = sorted(
+        (link for link in _scan(stack) if link.state is LinkState.PARKED),
+        key=lambda link: (link.retry_at is None, link.retry_at or 0.0, link.close_task_id),
+    )
+    rows: list[dict[str, Any]] = [
+        {
+            "close_task_id": link.close_task_id,
+            "reason": link.parked_reason,
+            "attempts": link.attempts,
+            "next_retry": _iso(link.retry_at),
+            "lead_id": link.lead_id,
+        }
+        for link in links
+    ]
+    if args.json:
+        print_json(rows)
+        return 0
+    if not rows:
+        print("no parked tasks")
+        return 0
+    print_table(
+        [
+            [
+                row["close_task_id"],
+                str(row["attempts"]),
+                row["next_retry"] or "-",
+                one_line(row["reason"] or "-", 200),
+            ]
+            for row in rows
+        ],
+        ["CLOSE TASK", "ATTEMPTS", "NEXT RETRY", "REASON"],
+    )
+    print(f"{len(rows)} parked")
+    return 0

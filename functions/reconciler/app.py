@@ -1,0 +1,86 @@
+"""Reconciler: the scheduled catch-up from Close's event log, parked-task retries,
+subscription health, and (when invoked with {"backfill_since": "YYYY-MM-DD"}) backfills.
+
+No Powertools Tracer, as in the worker: its import-time X-Ray client costs more cold-start time
+than the traces are worth; `Tracing: Active` in the template still traces each invocation.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import date
+from typing import TYPE_CHECKING, Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+
+from tasksync.dal.aws import aws_client
+from tasksync.dal.checkpoints import CheckpointStore, RunLock
+from tasksync.dal.queue import EventQueue
+from tasksync.dal.signature_keys import SecretSignatureKeys
+from tasksync.errors import InvalidInput
+from tasksync.reconciler import Reconciler, ReconcileReport
+from tasksync.wiring import reconciler_services_from_environment
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+logger = Logger(service="reconciler")
+metrics = Metrics()
+_reconciler: Reconciler | None = None
+
+
+def get_reconciler() -> Reconciler:
+    global _reconciler  # noqa: PLW0603 - the per-process cache Lambda reuses across invocations
+    if _reconciler is None:
+        services = reconciler_services_from_environment(os.environ)
+        settings = services.settings
+        if not settings.queue_url:
+            raise InvalidInput("QUEUE_URL", "is not set")
+        subscriptions = (
+            SecretSignatureKeys(settings.signature_keys_secret_arn, secrets_client=aws_client("secretsmanager"))
+            if settings.signature_keys_secret_arn
+            else None
+        )
+        _reconciler = Reconciler(
+            settings=settings,
+            close=services.close,
+            links=services.links,
+            checkpoints=CheckpointStore(aws_client("dynamodb"), settings.state_table),
+            queue=EventQueue(aws_client("sqs"), settings.queue_url),
+            subscriptions=subscriptions,
+        )
+    return _reconciler
+
+
+def report_metrics(report: ReconcileReport) -> None:
+    metrics.add_metric(name="ReconcileEventsSeen", unit=MetricUnit.Count, value=report.events_seen)
+    metrics.add_metric(name="ReconcileEventsEnqueued", unit=MetricUnit.Count, value=report.events_enqueued)
+    metrics.add_metric(name="ParkedRetried", unit=MetricUnit.Count, value=report.parked_retried)
+    metrics.add_metric(name="Backfilled", unit=MetricUnit.Count, value=report.backfilled)
+    metrics.add_metric(name="WebhookPaused", unit=MetricUnit.Count, value=len(report.paused_subscriptions))
+    metrics.add_metric(name="ReconcileFailures", unit=MetricUnit.Count, value=len(report.failures))
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics(capture_cold_start_metric=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    reconciler = get_reconciler()
+    since = event.get("backfill_since") if isinstance(event, dict) else None
+    if since:
+        try:
+            day = date.fromisoformat(str(since))
+        except ValueError:
+            raise InvalidInput("backfill_since", "must be a date, YYYY-MM-DD") from None
+        report = reconciler.backfill(day)
+    else:
+        # At most one scheduled pass at a time; the lease outlives the function's timeout.
+        report = reconciler.run(RunLock(aws_client("dynamodb"), reconciler.settings.state_table, "reconcile"), 330.0)
+    report_metrics(report)
+    for subscription_id in report.paused_subscriptions:
+        logger.warning(
+            "Close webhook subscription is paused",
+            extra={"subscription_id": subscription_id, "resumed": subscription_id in report.resumed_subscriptions},
+        )
+    logger.info("reconcile finished", extra=report.as_dict())
+    return report.as_dict()
