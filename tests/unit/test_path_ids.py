@@ -23,7 +23,8 @@ HOSTILE = [
     "task_abc?x=1",
     "task_abc#frag",
     "task_",
-    "lead_abc",
+    "Task_abc",
+    "_abc",
     "",
     "task_abc\n",
     "task_ábc",
@@ -33,7 +34,7 @@ HOSTILE = [
 @pytest.mark.parametrize("value", HOSTILE)
 def test_a_close_id_of_another_shape_is_invalid_input(value: str) -> None:
     with pytest.raises(InvalidInput) as caught:
-        close_id("task", value, "close.task.id")
+        close_id(None, value, "close.task.id")
     assert caught.value.field == "close.task.id"
 
 
@@ -46,6 +47,10 @@ def test_real_close_ids_pass() -> None:
         ("ev", "ev_34bKnJcMX9UnRJmuGH5Jtr"),
     ]:
         assert close_id(prefix, value, "id") == value
+    # Tasks of other types carry other prefixes (noti_… in Close's examples): shape only.
+    assert close_id(None, "noti_4DjCxmYDzDEpyMTP4zRzYIjY9GzmnsDtjN7aJFhbYQu", "id").startswith("noti_")
+    with pytest.raises(InvalidInput):
+        close_id("lead", "user_8HHUh3SH67YzD8IMakjKoJ9SWputzlUdaihCG95g7as", "id")
 
 
 @pytest.mark.parametrize("value", ["5d6ec2cc-280d-11f0-b50e-5bd43fc8c28c", "5D6EC2CC-280D-11F0-B50E-5BD43FC8C28C"])

@@ -135,7 +135,7 @@ class CloseClient(JsonApiClient):
 
     # ----------------------------------------------------------------- tasks, users, leads
     def get_task(self, task_id: str) -> dict[str, Any]:
-        data = self._get_object(f"/task/{close_id('task', task_id, 'close.task.id')}/", "close.task")
+        data = self._get_object(f"/task/{close_id(None, task_id, 'close.task.id')}/", "close.task")
         parse_model(CloseTask, data, "close.task")
         return data
 

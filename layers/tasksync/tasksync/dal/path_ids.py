@@ -2,9 +2,9 @@
 
 An id comes from a webhook body, an API answer, a stored link or the CLI's command line. Put
 into a path unchecked, `../` or an encoded slash could point a call at another endpoint with our
-key. Close ids are a type prefix, `_` and letters/digits (`task_…`, `lead_…`, `user_…`,
-`ev_…`, `whsub_…`); ChartMogul task ids are UUIDs (docs/upstream-apis.md, "Ids in URL paths").
-Anything else is InvalidInput, before any request.
+key. Close ids are a type prefix, `_` and letters/digits (`lead_…`, `user_…`, `ev_…`, `whsub_…`;
+tasks `task_…`, or another prefix for other task types); ChartMogul task ids are UUIDs
+(docs/upstream-apis.md, "Ids in URL paths"). Anything else is InvalidInput, before any request.
 """
 
 from __future__ import annotations
@@ -13,17 +13,23 @@ import re
 
 from tasksync.errors import InvalidInput
 
+_CLOSE_PREFIX = re.compile(r"[a-z]{1,16}")
 _CLOSE_ID_BODY = re.compile(r"[A-Za-z0-9]{1,128}")
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
-def close_id(prefix: str, value: object, field: str) -> str:
-    """``value`` when it is a Close id of type ``prefix`` (e.g. "task"), else InvalidInput."""
+def close_id(prefix: str | None, value: object, field: str) -> str:
+    """``value`` when it is a Close id of type ``prefix`` (e.g. "lead"), else InvalidInput.
+
+    ``prefix=None`` accepts any type prefix: tasks other than lead tasks carry other prefixes
+    (`noti_…` in Close's own examples), so a task id is checked for its shape only.
+    """
     if isinstance(value, str):
         kind, separator, body = value.partition("_")
-        if kind == prefix and separator and _CLOSE_ID_BODY.fullmatch(body):
+        known = kind == prefix if prefix is not None else _CLOSE_PREFIX.fullmatch(kind) is not None
+        if known and separator and _CLOSE_ID_BODY.fullmatch(body):
             return value
-    raise InvalidInput(field, f"must be a Close id like {prefix}_… (letters and digits)")
+    raise InvalidInput(field, f"must be a Close id like {prefix or 'task'}_… (letters and digits)")
 
 
 def uuid_id(value: object, field: str) -> str:
