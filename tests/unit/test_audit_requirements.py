@@ -95,3 +95,15 @@ def test_every_file_the_project_installs_is_audited() -> None:
     security = makefile.split("\nsecurity:", 1)[1].split("\n\n", 1)[0]
     audited = set(re.findall(r"[\w/.-]*requirements[\w.-]*", security.split("audit_requirements", 1)[1]))
     assert installed <= audited
+
+
+def test_an_accepted_advisory_passes_for_its_exact_version_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    (name, version), (ids, _why) = next(iter(audit_requirements.ACCEPTED_BY_HAND.items()))
+    advisory = {"id": sorted(ids)[0], "aliases": [], "fixed_in": []}
+    other = {"id": "GHSA-0000-0000-0000", "aliases": [], "fixed_in": []}
+    audit = Audit()
+    audit.vulnerable(name, version, [advisory])
+    assert (len(audit.accepted), audit.found) == (1, [])
+    audit.vulnerable(name, version + ".1", [advisory])
+    audit.vulnerable(name, version, [other])
+    assert len(audit.found) == 2
