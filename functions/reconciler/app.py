@@ -17,7 +17,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from tasksync.dal.aws import aws_client
 from tasksync.dal.checkpoints import CheckpointStore, RunLock
 from tasksync.dal.queue import EventQueue
-from tasksync.dal.signature_keys import SecretSignatureKeys
+from tasksync.dal.subscriptions import SubscriptionDirectory
 from tasksync.errors import InvalidInput
 from tasksync.reconciler import Reconciler, ReconcileReport
 from tasksync.wiring import reconciler_services_from_environment
@@ -37,11 +37,8 @@ def get_reconciler() -> Reconciler:
         settings = services.settings
         if not settings.queue_url:
             raise InvalidInput("QUEUE_URL", "is not set")
-        subscriptions = (
-            SecretSignatureKeys(settings.signature_keys_secret_arn, secrets_client=aws_client("secretsmanager"))
-            if settings.signature_keys_secret_arn
-            else None
-        )
+        # The ids alone, never the signature-keys secret: the reconciler holds no grant on it.
+        subscriptions = SubscriptionDirectory(aws_client("dynamodb"), settings.state_table)
         _reconciler = Reconciler(
             settings=settings,
             close=services.close,
