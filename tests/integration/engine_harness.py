@@ -12,7 +12,6 @@ from typing import Any
 
 from tasksync.config import SyncSettings
 from tasksync.dal.links import TaskLinkStore
-from tasksync.errors import ConcurrentUpdate, LeaseHeld, RetryableApiError
 from tasksync.logic.results import ApplyResult
 from tasksync.logic.sync import TaskSync
 from tasksync.logic.translate import due_date, summary
@@ -21,23 +20,9 @@ from tasksync.models.close import CloseEvent, CloseTask
 from tasksync.wiring import ApiKeys, SyncServices, build_services
 from tasksync_dev.sandbox.chartmogul import ChartMogulSimulator
 from tasksync_dev.sandbox.close import CloseSimulator
+from tests.fakes.world import DEFAULT_ASSIGNEE, OTHER_REP_EMAIL, REP_EMAIL, FakeClock, deliver_until_done
 
-REP_EMAIL = "alice@sales.example"
-OTHER_REP_EMAIL = "bob@sales.example"
-DEFAULT_ASSIGNEE = "success@example.com"
-
-
-class FakeClock:
-    """Leases and park backoff read this clock, so tests can move time instead of sleeping."""
-
-    def __init__(self, start: float = 1_800_000_000.0) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
+__all__ = ["DEFAULT_ASSIGNEE", "SyncWorld", "make_world"]
 
 
 @dataclass
@@ -69,15 +54,7 @@ class SyncWorld:
         return self.engine.apply(CloseEvent.model_validate(event))
 
     def apply_until_done(self, event: dict[str, Any], attempts: int = 50) -> ApplyResult:
-        """Deliver like SQS would: retry retryable failures until the event goes through."""
-        for _ in range(attempts):
-            try:
-                return self.apply(event)
-            except LeaseHeld as held:
-                self.clock.advance(held.seconds_left + 1)
-            except (RetryableApiError, ConcurrentUpdate):
-                continue
-        raise AssertionError(f"event {event['id']} never went through")
+        return deliver_until_done(self.apply, self.clock, event, attempts)
 
     def events_for(self, task_id: str, object_type_prefix: str = "task.") -> list[dict[str, Any]]:
         return [

@@ -12,6 +12,8 @@ from tasksync.config import SyncSettings
 from tasksync.dal.chartmogul_api import ChartMogulClient, assignee_rejected, external_id_taken
 from tasksync.dal.pacing import RequestPacer
 from tasksync.errors import (
+    AssigneeRejected,
+    CustomerUnknown,
     NotFound,
     OutcomeUnknown,
     PermanentApiError,
@@ -316,6 +318,7 @@ def test_create_customer_then_a_duplicate_external_id_is_a_422(
     assert "The external ID for this customer already exists in our system." in error.body
     assert external_id_taken(error)
     assert not assignee_rejected(error)
+    assert not isinstance(error, AssigneeRejected | CustomerUnknown)
 
 
 # ----------------------------------------------------------------------------- errors
@@ -328,6 +331,7 @@ def test_unknown_assignee_is_a_permanent_422_that_assignee_rejected_recognises(
     assert error.status == 422
     assert error.body == '{"code": 422, "message": "Assignee is not a valid user", "param": "assignee"}'
     assert assignee_rejected(error)
+    assert isinstance(error, AssigneeRejected)  # what the engine acts on
     assert not external_id_taken(error)
     assert chartmogul_sim.live_tasks() == []
     # The engine's fallback: the same task with the default assignee goes through.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -22,7 +22,7 @@ from tasksync.errors import (
     RetryableApiError,
 )
 from tasksync.logic.signature import SignatureVerdict, verify
-from tasksync.models.close import CloseEvent, CloseWebhook
+from tasksync.models.close import CloseEvent, CloseTask, CloseWebhook
 from tasksync_dev.sandbox._server import FaultPlan
 from tasksync_dev.sandbox.close import BASE_PATH, CloseSimulator
 
@@ -67,21 +67,22 @@ def _raw_get(sim: CloseSimulator, path: str, **params: Any) -> requests.Response
 
 
 # ===================================================================== tasks, users, leads
-def test_get_task_returns_close_task_json(
+def test_get_task_returns_the_parsed_close_task(
     close_sim: CloseSimulator, close_client: CloseClient, demo: dict[str, str]
 ) -> None:
     task = close_sim.create_task(lead_id=demo["acme"], text="Call Acme", assigned_to=demo["alice"], date="2025-03-01")
 
     fetched = close_client.get_task(task["id"])
 
-    assert fetched == task
-    assert fetched["id"].startswith("task_")
-    assert fetched["_type"] == "lead"
-    assert fetched["lead_name"] == "Acme Corp"
-    assert fetched["assigned_to_name"] == "Alice Archer"
-    assert fetched["due_date"] == fetched["date"] == "2025-03-01"
-    assert fetched["is_dateless"] is False
-    assert fetched["date_updated"].endswith("+00:00")
+    assert fetched == CloseTask.model_validate(task)
+    assert fetched.id == task["id"]
+    assert fetched.id.startswith("task_")
+    assert fetched.type == "lead"
+    assert fetched.lead_name == "Acme Corp"
+    assert fetched.assigned_to_name == "Alice Archer"
+    assert fetched.date == date(2025, 3, 1)
+    assert fetched.is_dateless is False
+    assert fetched.date_updated.tzinfo is not None
     assert close_client.calls == 1
 
 
@@ -141,7 +142,7 @@ def test_iter_tasks_pages_with_skip_and_filters_types(
     lead_tasks = [close_sim.create_task(lead_id=demo["acme"], text=f"Task {n}")["id"] for n in range(7)]
     missed = close_sim.create_task(lead_id=demo["globex"], text="Missed call", task_type="missed_call")["id"]
 
-    paged = [task["id"] for task in close_client.iter_tasks(task_types=frozenset({"lead"}), limit=3)]
+    paged = [task.id for task in close_client.iter_tasks(task_types=frozenset({"lead"}), limit=3)]
 
     assert paged == lead_tasks  # oldest first, each exactly once
     calls = close_sim.calls_to("GET", "/task/$")
@@ -151,10 +152,10 @@ def test_iter_tasks_pages_with_skip_and_filters_types(
         ("6", "3", "lead"),
     ]
 
-    both = {task["id"] for task in close_client.iter_tasks(task_types=frozenset({"lead", "missed_call"}))}
+    both = {task.id for task in close_client.iter_tasks(task_types=frozenset({"lead", "missed_call"}))}
     assert both == {*lead_tasks, missed}
     assert close_sim.calls_to("GET", "/task/$")[-1].query["_type__in"] == "lead,missed_call"
-    assert {t["id"] for t in close_client.iter_tasks(task_types=frozenset({"all"}))} == both
+    assert {t.id for t in close_client.iter_tasks(task_types=frozenset({"all"}))} == both
 
 
 def test_iter_tasks_date_updated_filter(
@@ -165,7 +166,7 @@ def test_iter_tasks_date_updated_filter(
     cutoff = datetime.now(UTC) + timedelta(seconds=300)
     new = close_sim.create_task(lead_id=demo["acme"], text="New")["id"]
 
-    found = [t["id"] for t in close_client.iter_tasks(task_types=frozenset({"lead"}), date_updated_gte=cutoff)]
+    found = [t.id for t in close_client.iter_tasks(task_types=frozenset({"lead"}), date_updated_gte=cutoff)]
 
     assert found == [new]
     assert old in close_sim.tasks

@@ -15,35 +15,10 @@ from hypothesis import strategies as st
 from tasksync_dev.sandbox._server import FaultPlan
 from tasksync_dev.sandbox.chartmogul import ChartMogulSimulator
 from tasksync_dev.sandbox.close import CloseSimulator
+from tests.fakes.script import OPERATIONS, perform
 from tests.integration.engine_harness import SyncWorld, make_world
 
 EXAMPLES = int(os.environ.get("TASKSYNC_PROPERTY_EXAMPLES", "25"))
-OPERATIONS = ("edit", "complete", "reopen", "reassign", "move", "redate", "delete")
-
-
-def perform(world: SyncWorld, operation: str, task_id: str, step: int) -> None:
-    close = world.close
-    if task_id not in close.tasks:
-        return  # deleted earlier
-    task = close.tasks[task_id]
-    match operation:
-        case "edit":
-            close.update_task(task_id, text=f"{task['text'].split(' #')[0]} #{step}")
-        case "complete":
-            if not task["is_complete"]:
-                close.complete_task(task_id)
-        case "reopen":
-            if task["is_complete"]:
-                close.reopen_task(task_id)
-        case "reassign":
-            target = world.other_rep_id if task["assigned_to"] == world.rep_id else world.rep_id
-            close.reassign_task(task_id, target)
-        case "move":
-            close.move_task(task_id, world.other_lead if task["lead_id"] == world.lead else world.lead)
-        case "redate":
-            close.update_task(task_id, date=f"2025-04-{(step % 27) + 1:02d}")
-        case "delete":
-            close.delete_task(task_id)
 
 
 def assert_converged(world: SyncWorld, task_ids: list[str]) -> None:

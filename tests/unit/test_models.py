@@ -164,6 +164,15 @@ def test_snapshot_event_ids_are_stable_per_task_version() -> None:
     assert CloseEvent.model_validate(first).task() == task
 
 
+@pytest.mark.parametrize("date", ["2025-03-01", "2025-03-01T09:30:00+02:00", None])
+def test_a_snapshot_of_a_parsed_task_parses_back_to_the_same_task(date: str | None) -> None:
+    # Backfill builds snapshots from the CloseTask the client parsed: no raw JSON left to carry.
+    task = CloseTask.model_validate({**F1["event"]["data"], "date": date})
+    event = task_snapshot_event(task)
+    assert event["id"] == task_snapshot_event(task, F1["event"]["data"])["id"]
+    assert CloseEvent.model_validate(event).task() == task
+
+
 def test_chartmogul_task_parses_a_real_response() -> None:
     task = ChartMogulTask.model_validate(
         {

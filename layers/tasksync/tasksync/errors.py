@@ -89,6 +89,14 @@ class NotFound(PermanentApiError):
     """404: the object does not exist (or no longer does)."""
 
 
+class AssigneeRejected(PermanentApiError):
+    """The API refused the request because of the assignee (the client reads its answer)."""
+
+
+class CustomerUnknown(PermanentApiError):
+    """The API refused the request because of the customer: it may have been deleted."""
+
+
 class LeaseHeld(TaskSyncError):
     """Another worker holds the creating lease on this task; retry after it expires."""
 

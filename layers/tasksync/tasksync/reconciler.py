@@ -21,10 +21,8 @@ from tasksync.dal.links import TaskLinkStore
 from tasksync.dal.queue import EnqueueReport, EventQueue, QueuedEvent
 from tasksync.errors import ApiError, InvalidInput, NotFound
 from tasksync.logic.ports import CloseApi
-from tasksync.models._parsing import parse_model
 from tasksync.models.close import (
     TASK_COMPLETED_ACTIVITY,
-    CloseTask,
     refetch_event,
     task_snapshot_event,
 )
@@ -188,12 +186,11 @@ class Reconciler:
         report = report or ReconcileReport()
         start = datetime(since.year, since.month, since.day, tzinfo=UTC)
         batch: list[QueuedEvent] = []
-        for raw in self.close.iter_tasks(task_types=self.settings.task_types, date_updated_gte=start):
+        for task in self.close.iter_tasks(task_types=self.settings.task_types, date_updated_gte=start):
             try:
-                task = parse_model(CloseTask, raw, "close.task")
-                batch.append(QueuedEvent.from_raw(task_snapshot_event(task, raw)))
+                batch.append(QueuedEvent.from_raw(task_snapshot_event(task)))
             except InvalidInput as exc:
-                report.failures.append(f"task {raw.get('id')}: {exc}")
+                report.failures.append(f"task {task.id}: {exc}")
             if len(batch) >= 100:
                 report.backfilled += len(self._enqueue(batch, report).sent)
                 batch = []

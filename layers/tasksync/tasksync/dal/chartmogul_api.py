@@ -7,8 +7,9 @@ How answers are classified (shared/research/chartmogul-api.md §1, §3):
 - A POST that times out after sending, or gets 500/502/504, raises OutcomeUnknown: tasks have
   no idempotency key, so the caller must look for the task before creating it again.
 - Any other 4xx is a PermanentApiError carrying the raw body. ChartMogul answers errors in at
-  least four shapes, so callers inspect the body with the predicates at the bottom of this
-  module rather than parse one assumed structure.
+  least four shapes, so the predicates at the bottom of this module read the body rather than
+  parse one assumed structure; `classify` uses them to raise AssigneeRejected and
+  CustomerUnknown, which is all the engine needs to know.
 
 Writes are never retried here (the queue retries them, with the engine's duplicate checks).
 A GET that meets a 429 gets one retry after a short wait (at most 2 s); anything longer is
@@ -31,10 +32,18 @@ from tasksync.config import SyncSettings
 from tasksync.dal._http import JsonApiClient
 from tasksync.dal.pacing import RequestPacer
 from tasksync.dal.path_ids import uuid_id
-from tasksync.errors import ApiError, InvalidInput, NotFound, PermanentApiError, RateLimited, RetryableApiError
-from tasksync.logic.ports import TaskPage
+from tasksync.errors import (
+    ApiError,
+    AssigneeRejected,
+    CustomerUnknown,
+    InvalidInput,
+    NotFound,
+    PermanentApiError,
+    RateLimited,
+    RetryableApiError,
+)
 from tasksync.models._parsing import parse_model
-from tasksync.models.chartmogul import ChartMogulCustomer, ChartMogulTask, TaskFields
+from tasksync.models.chartmogul import ChartMogulCustomer, ChartMogulTask, TaskFields, TaskPage
 
 MAX_PER_PAGE = 200
 
@@ -81,6 +90,8 @@ class ChartMogulClient(JsonApiClient):
         error = super().classify(method, path, response)
         if isinstance(error, RetryableApiError) and retry_after is not None:
             error.retry_after = retry_after
+        if type(error) is PermanentApiError:
+            return _refusal(error)
         return error
 
     # ----------------------------------------------------------------- tasks
@@ -197,6 +208,31 @@ class ChartMogulClient(JsonApiClient):
 
 
 # --------------------------------------------------------------------- error predicates
+class _AssigneeAndCustomerRejected(AssigneeRejected, CustomerUnknown):
+    """A refusal whose body names both: the engine tries each remedy in turn."""
+
+
+def _refusal(error: PermanentApiError) -> PermanentApiError:
+    """The typed refusal the engine acts on, or ``error`` itself."""
+    kinds: list[type[PermanentApiError]] = []
+    if assignee_rejected(error):
+        kinds.append(AssigneeRejected)
+    if customer_unknown(error):
+        kinds.append(CustomerUnknown)
+    if not kinds:
+        return error
+    kind = _AssigneeAndCustomerRejected if len(kinds) == 2 else kinds[0]
+    return kind(error.api, error.method, error.path, error.status, error.body)
+
+
+def customer_unknown(error: PermanentApiError) -> bool:
+    """True for a 422 that names the customer: it was most likely deleted in ChartMogul.
+
+    Not the 422 for a customer's taken external_id, which is about creating one.
+    """
+    return error.status == 422 and "customer" in error.body.lower() and not external_id_taken(error)
+
+
 def assignee_rejected(error: PermanentApiError) -> bool:
     """True when ChartMogul refused the request because of the assignee.
 

@@ -134,10 +134,9 @@ class CloseClient(JsonApiClient):
         return _object(self.json(self.request("GET", path, params=params), path), where)
 
     # ----------------------------------------------------------------- tasks, users, leads
-    def get_task(self, task_id: str) -> dict[str, Any]:
+    def get_task(self, task_id: str) -> CloseTask:
         data = self._get_object(f"/task/{close_id(None, task_id, 'close.task.id')}/", "close.task")
-        parse_model(CloseTask, data, "close.task")
-        return data
+        return parse_model(CloseTask, data, "close.task")
 
     def get_user(self, user_id: str) -> CloseUser:
         data = self._get_object(f"/user/{close_id('user', user_id, 'close.user.id')}/", "close.user")
@@ -151,7 +150,7 @@ class CloseClient(JsonApiClient):
 
     def iter_tasks(
         self, *, task_types: frozenset[str], date_updated_gte: datetime | None = None, limit: int = 100
-    ) -> Iterator[dict[str, Any]]:
+    ) -> Iterator[CloseTask]:
         if not task_types:
             return
         params: dict[str, Any] = {
@@ -172,8 +171,7 @@ class CloseClient(JsonApiClient):
             body = self._get_object("/task/", "close.tasks", {**params, "_skip": skip})
             page = _list(body.get("data"), "close.tasks.data")
             for index, item in enumerate(page):
-                parse_model(CloseTask, item, f"close.tasks.data.{index}")
-                yield item
+                yield parse_model(CloseTask, item, f"close.tasks.data.{index}")
             if not body.get("has_more") or not page:
                 return
             skip += len(page)

@@ -1,4 +1,4 @@
-"""The TaskLink store: which ChartMogul task mirrors which Close task, in DynamoDB.
+"""The TaskLink store: the `LinkStore` port over DynamoDB (the link itself: models/link.py).
 
 Item `task#<close_task_id>` (see docs/data-model.md). Every write is conditional on the
 optimistic-lock counter ``rev`` read with the link, so two workers can never both act on the
@@ -10,8 +10,7 @@ task, so one ChartMogul task is never adopted by two Close tasks.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
-from enum import StrEnum
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
@@ -19,6 +18,7 @@ from botocore.exceptions import ClientError
 
 from tasksync.errors import ConcurrentUpdate
 from tasksync.models.chartmogul import TaskFields
+from tasksync.models.link import LinkState, TaskLink
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -28,50 +28,6 @@ PARKED_INDEX = "ParkedIndex"
 TOMBSTONE_TTL_SECONDS = 40 * 86400
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
-
-
-class LinkState(StrEnum):
-    ACTIVE = "active"
-    DELETED = "deleted"  # tombstone: a late created/updated event must never resurrect the task
-    PARKED = "parked"  # waiting for a customer or for a human; retried by the reconciler
-    CREATING = "creating"  # a worker holds (or held) the lease to POST the ChartMogul task
-
-
-@dataclass(frozen=True)
-class TaskLink:
-    close_task_id: str
-    state: LinkState
-    rev: int = 0
-    version: str | None = None  # Close data.date_updated last applied (canonical UTC string)
-    pending_version: str | None = None  # the version a parked/creating link is trying to apply
-    cm_task_uuid: str | None = None
-    customer_uuid: str | None = None
-    lead_id: str | None = None
-    task_type: str | None = None
-    fields: TaskFields | None = None
-    fingerprint: str | None = None
-    # Creating: the lease, and what we were about to POST (to find it again after a crash).
-    lease_owner: str | None = None
-    lease_until: float = 0.0
-    maybe_created: bool = False
-    intended_fields: TaskFields | None = None
-    intended_customer: str | None = None
-    # Parked.
-    parked_reason: str | None = None
-    retry_at: float | None = None
-    attempts: int = 0
-    updated_at: float = 0.0
-
-    def lease_held(self, now: float) -> bool:
-        return self.state is LinkState.CREATING and self.lease_until > now
-
-    def crashed_while_creating(self, now: float) -> bool:
-        """The lease ran out without being released: the worker died, maybe after its POST."""
-        return self.state is LinkState.CREATING and 0 < self.lease_until <= now
-
-    def may_exist_in_chartmogul(self, now: float) -> bool:
-        """A POST for this task may have gone through (an uncertain answer or a crash)."""
-        return self.maybe_created or self.crashed_while_creating(now)
 
 
 def _key(close_task_id: str) -> dict[str, Any]:
@@ -325,3 +281,6 @@ class TaskLinkStore:
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
                 raise
+
+
+__all__ = ["LinkState", "TaskLink", "TaskLinkStore"]

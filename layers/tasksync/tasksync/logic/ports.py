@@ -1,33 +1,33 @@
 """What the sync logic needs from the outside world, as Protocols.
 
 The logic layer depends only on these; `tasksync.dal` implements them over HTTP (Close,
-ChartMogul) and DynamoDB. Every client counts the HTTP requests it makes in ``calls`` so that
-`apply` can report how many calls each event cost.
+ChartMogul) and DynamoDB, and tests/fakes in memory. Every API client counts the HTTP requests
+it makes in ``calls`` so that `apply` can report how many calls each event cost.
+
+Ports speak models: a client parses an answer once, at its edge, and reads upstream error
+bodies for the engine (AssigneeRejected, CustomerUnknown), so nothing here sees raw JSON.
+The types they exchange live in `tasksync.models` and `tasksync.errors`, which `dal` imports
+too, so that `dal` never imports `logic`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from tasksync.models.chartmogul import ChartMogulCustomer, ChartMogulTask, TaskFields
-from tasksync.models.close import CloseLead, CloseUser, CloseWebhookSubscription
+from tasksync.models.chartmogul import ChartMogulCustomer, ChartMogulTask, TaskFields, TaskPage
+from tasksync.models.close import CloseLead, CloseTask, CloseUser, CloseWebhookSubscription
+from tasksync.models.link import TaskLink
 
-
-@dataclass(frozen=True)
-class TaskPage:
-    entries: list[ChartMogulTask]
-    cursor: str | None
-    has_more: bool
+__all__ = ["ChartMogulApi", "CloseApi", "LinkStore", "LookupCache", "TaskPage"]
 
 
 class CloseApi(Protocol):
     calls: int
 
-    def get_task(self, task_id: str) -> dict[str, Any]:
-        """The raw task JSON. Raises NotFound when Close answers 404."""
+    def get_task(self, task_id: str) -> CloseTask:
+        """Raises NotFound when Close answers 404."""
         ...
 
     def get_user(self, user_id: str) -> CloseUser: ...
@@ -44,8 +44,8 @@ class CloseApi(Protocol):
 
     def iter_tasks(
         self, *, task_types: frozenset[str], date_updated_gte: datetime | None = None, limit: int = 100
-    ) -> Iterator[dict[str, Any]]:
-        """Raw task JSON of the given `_type`s, paging with `_skip`/`_limit`."""
+    ) -> Iterator[CloseTask]:
+        """Tasks of the given `_type`s, paging with `_skip`/`_limit`."""
         ...
 
     def create_webhook(self, *, url: str, events: list[dict[str, str]]) -> CloseWebhookSubscription: ...
@@ -63,7 +63,11 @@ class ChartMogulApi(Protocol):
     calls: int
 
     def create_task(self, *, customer_uuid: str, fields: TaskFields) -> ChartMogulTask:
-        """POST /tasks. A timeout or 5xx raises OutcomeUnknown: the task may exist."""
+        """POST /tasks. A timeout or 5xx raises OutcomeUnknown: the task may exist.
+
+        A refused assignee raises AssigneeRejected; a refused (deleted) customer raises
+        CustomerUnknown. update_task raises AssigneeRejected the same way.
+        """
         ...
 
     def get_task(self, task_uuid: str) -> ChartMogulTask: ...
@@ -113,3 +117,39 @@ class LookupCache(Protocol):
     def get_user_email(self, user_id: str) -> str | None: ...
 
     def put_user_email(self, user_id: str, email: str, ttl_seconds: int) -> None: ...
+
+
+class LinkStore(Protocol):
+    """TaskLinks and the claims on ChartMogul tasks, written with optimistic concurrency.
+
+    Every write names the link it read (``previous``, None for a first write) and fails with
+    ConcurrentUpdate when the stored link has changed since (its ``rev`` moved on). The
+    returned link carries the new ``rev``.
+    """
+
+    def get(self, close_task_id: str) -> TaskLink | None: ...
+
+    def claimed_by(self, cm_task_uuid: str) -> str | None:
+        """The Close task that owns a ChartMogul task, if any."""
+        ...
+
+    def save(self, previous: TaskLink | None, link: TaskLink) -> TaskLink: ...
+
+    def save_with_claim(self, previous: TaskLink | None, link: TaskLink, *, release: str | None = None) -> TaskLink:
+        """Save ``link`` and claim its ChartMogul task atomically, dropping the claim on ``release``.
+
+        ConcurrentUpdate also when another Close task holds the claim.
+        """
+        ...
+
+    def completion_hint(self, close_task_id: str) -> str | None:
+        """The completion time an `activity.task_completed` noted for the task, if any."""
+        ...
+
+    def note_completion(self, close_task_id: str, completed_at: str, activity_date: str, expires_at: int) -> bool:
+        """Record a completion time; an older activity never overwrites a newer one."""
+        ...
+
+    def forget_completion(self, close_task_id: str, activity_date: str) -> None:
+        """Drop the hint (the task was reopened), unless a newer activity noted one."""
+        ...

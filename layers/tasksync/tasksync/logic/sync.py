@@ -16,12 +16,12 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from tasksync.config import SyncSettings
-from tasksync.dal.chartmogul_api import assignee_rejected
-from tasksync.dal.links import LinkState, TaskLink, TaskLinkStore
 from tasksync.errors import (
+    AssigneeRejected,
+    CustomerUnknown,
     InvalidInput,
     LeaseHeld,
     NotFound,
@@ -30,18 +30,16 @@ from tasksync.errors import (
     RetryableApiError,
 )
 from tasksync.logic.assignees import AssigneeResolver
+from tasksync.logic.completions import CompletionTimes
 from tasksync.logic.customers import CustomerResolver
-from tasksync.logic.ports import ChartMogulApi, CloseApi
+from tasksync.logic.orphans import find_orphan
+from tasksync.logic.ports import ChartMogulApi, CloseApi, LinkStore
 from tasksync.logic.results import ApplyResult, Outcome
-from tasksync.logic.translate import task_fields, utc_timestamp
-from tasksync.models._parsing import format_utc, parse_model
-from tasksync.models.chartmogul import ChartMogulTask, TaskFields, normalize_due_date
+from tasksync.logic.translate import task_fields
+from tasksync.models._parsing import format_utc
+from tasksync.models.chartmogul import ChartMogulTask, TaskFields
 from tasksync.models.close import CloseEvent, CloseTask
-
-COMPLETION_HINT_TTL_SECONDS = 30 * 86400
-# A completion time from `activity.task_completed` that differs from what we pushed by more
-# than this is corrected; smaller drifts are the same moment seen through two events.
-COMPLETION_DRIFT_SECONDS = 60
+from tasksync.models.link import LinkState, TaskLink
 
 
 @dataclass(frozen=True)
@@ -64,7 +62,7 @@ class TaskSync:
         settings: SyncSettings,
         close: CloseApi,
         chartmogul: ChartMogulApi,
-        links: TaskLinkStore,
+        links: LinkStore,
         customers: CustomerResolver,
         assignees: AssigneeResolver,
         clock: Callable[[], float] = time.time,
@@ -79,6 +77,7 @@ class TaskSync:
         self.clock = clock
         # Identifies this engine's creating leases (one per process is enough).
         self.owner = owner or uuid.uuid4().hex
+        self.completions = CompletionTimes(links=links, chartmogul=chartmogul, clock=clock)
 
     # ================================================================== entry point
     def apply(self, event: CloseEvent) -> ApplyResult:
@@ -104,7 +103,7 @@ class TaskSync:
 
     def _apply(self, event: CloseEvent) -> ApplyResult:
         if event.is_completion_activity:
-            return self._apply_completion(event)
+            return self.completions.apply(event)
         task_id = event.close_task_id
         if not event.is_task_event:
             return ApplyResult(Outcome.IGNORED, task_id, reason=f"{event.object_type} {event.action} is not synced")
@@ -123,15 +122,14 @@ class TaskSync:
             if task is None:
                 # Event-log entries over an hour old carry no data for non-admin keys.
                 try:
-                    raw = self.close.get_task(task_id)
+                    task = self.close.get_task(task_id)
                 except NotFound:
                     return self._delete(task_id, link)
-                task = parse_model(CloseTask, raw, "close.task")
                 event_time = task.date_updated
         except InvalidInput as exc:
             return self._park(task_id, link, reason=f"invalid Close task data: {exc}", task_type=event.task_type)
         version = format_utc(task.date_updated)
-        if self._is_stale(link, version):
+        if link is not None and link.makes_stale(version):
             return ApplyResult(
                 Outcome.SKIPPED_STALE,
                 task_id,
@@ -141,17 +139,6 @@ class TaskSync:
         if task.type not in self.settings.task_types:
             return ApplyResult(Outcome.IGNORED, task_id, reason=f"task type {task.type!r} is not in TASK_TYPES")
         return self._upsert(task, link, version, event_time)
-
-    @staticmethod
-    def _is_stale(link: TaskLink | None, version: str) -> bool:
-        if link is None:
-            return False
-        if link.state in (LinkState.ACTIVE, LinkState.DELETED):
-            return link.version is not None and version <= link.version
-        # Parked or creating: a retry of the very version we are trying to apply must pass;
-        # anything older than it must not overtake it.
-        floor = link.pending_version or link.version
-        return floor is not None and version < floor
 
     # ================================================================== create / update
     def _upsert(self, task: CloseTask, link: TaskLink | None, version: str, event_time: datetime) -> ApplyResult:
@@ -192,34 +179,35 @@ class TaskSync:
         return self._update(desired, link)
 
     def _update(self, desired: DesiredTask, link: TaskLink, outcome: Outcome | None = None) -> ApplyResult:
-        if link.cm_task_uuid is None:
+        task_uuid = link.cm_task_uuid
+        if task_uuid is None:
             return self._create(desired, link)
         changes = desired.fields.changes_from(link.fields)
         if not changes:
-            saved = self._save_active(link, desired, desired.fields)
+            saved = self._save_active(link, task_uuid, desired, desired.fields)
             return ApplyResult(outcome or Outcome.UNCHANGED, desired.task.id, saved.cm_task_uuid)
         fields = desired.fields
         try:
             try:
-                answer = self.chartmogul.update_task(link.cm_task_uuid, changes)
-            except PermanentApiError as exc:
+                answer = self.chartmogul.update_task(task_uuid, changes)
+            except AssigneeRejected as exc:
                 fallback = self._fallback_assignee(exc, fields)
-                if fallback is None or isinstance(exc, NotFound):
+                if fallback is None:
                     raise
                 fields = fields.with_assignee(fallback)
                 changes = fields.changes_from(link.fields)
-                answer = self.chartmogul.update_task(link.cm_task_uuid, changes) if changes else None
+                answer = self.chartmogul.update_task(task_uuid, changes) if changes else None
         except NotFound:
             return self._recreate(desired.with_fields(fields), link, already_gone=True)
         except PermanentApiError as exc:
             return self._park(
                 desired.task.id, link, reason=_refusal("update", exc), task=desired.task, version=desired.version
             )
-        if changes.get("completed_at", "unchanged") is None and not self._reopened(link.cm_task_uuid, answer):
+        if changes.get("completed_at", "unchanged") is None and not self._reopened(task_uuid, answer):
             # UNVERIFIED (research §1.5): whether PATCH {"completed_at": null} reopens a task.
             # If ChartMogul kept it completed, reopen it the only sure way: create it again.
             return self._recreate(desired.with_fields(fields), link)
-        saved = self._save_active(link, desired, fields)
+        saved = self._save_active(link, task_uuid, desired, fields)
         if outcome is None:
             if "completed_at" in changes:
                 outcome = Outcome.REOPENED if changes["completed_at"] is None else Outcome.COMPLETED
@@ -255,170 +243,107 @@ class TaskSync:
            that died holding the lease), look for it and adopt it instead of POSTing again.
         3. POST; on an uncertain answer mark the link `maybe_created` and let SQS retry.
         4. Store the link and the claim on the new ChartMogul task in one transaction.
+
+        ``release`` names the ChartMogul task this one replaces: its claim is dropped with
+        the write that takes the new one.
         """
-        now = self.clock()
-        task = desired.task
-        search = link is not None and link.may_exist_in_chartmogul(now)
-        base = link or TaskLink(close_task_id=task.id, state=LinkState.CREATING)
-        lease = self.links.save(
-            link,
-            replace(
-                base,
-                state=LinkState.CREATING,
-                cm_task_uuid=None,
-                customer_uuid=desired.customer_uuid,
-                lead_id=task.lead_id,
-                task_type=task.type,
-                pending_version=desired.version,
-                lease_owner=self.owner,
-                lease_until=now + self.settings.create_lease_seconds,
-                # While we look for an orphan, keep describing what the earlier attempt sent.
-                maybe_created=search,
-                intended_fields=base.intended_fields if search else desired.fields,
-                intended_customer=base.intended_customer if search else desired.customer_uuid,
-                parked_reason=None,
-                retry_at=None,
-                updated_at=now,
-            ),
-        )
-        release_claim = release
-        if search:
-            orphan = self._find_orphan(task.id, lease.intended_customer, lease.intended_fields)
-            if orphan is not None and lease.intended_fields is not None:
-                adopted = self.links.save_with_claim(
-                    lease,
-                    replace(
-                        lease,
-                        state=LinkState.ACTIVE,
-                        cm_task_uuid=orphan.task_uuid,
-                        customer_uuid=lease.intended_customer,
-                        fields=lease.intended_fields,
-                        fingerprint=lease.intended_fields.fingerprint(),
-                        lease_owner=None,
-                        lease_until=0.0,
-                        maybe_created=False,
-                        intended_fields=None,
-                        intended_customer=None,
-                    ),
-                    release=release_claim,
-                )
+        lease = self._take_lease(desired, link)
+        if lease.maybe_created:
+            adopted = self._adopt_orphan(lease, release)
+            if adopted is not None:
                 if adopted.customer_uuid != desired.customer_uuid:
                     return self._recreate(desired, adopted)
                 return self._update(desired, adopted, outcome=outcome)
-            lease = self.links.save(
-                lease,
-                replace(
-                    lease,
-                    maybe_created=False,
-                    intended_fields=desired.fields,
-                    intended_customer=desired.customer_uuid,
-                ),
+            lease = self.links.save(lease, lease.intending(fields=desired.fields, customer_uuid=desired.customer_uuid))
+        try:
+            created, fields = self._post(desired, lease)
+        except PermanentApiError as exc:
+            return self._park(
+                desired.task.id, lease, reason=_refusal("create", exc), task=desired.task, version=desired.version
             )
+        saved = self._store_created(lease, desired, created, fields, release)
+        return ApplyResult(outcome, desired.task.id, saved.cm_task_uuid)
+
+    def _take_lease(self, desired: DesiredTask, link: TaskLink | None) -> TaskLink:
+        """Step 1: the `creating` lease; it keeps `maybe_created` when a POST may have gone through."""
+        now = self.clock()
+        task = desired.task
+        base = link or TaskLink.unseen(task.id)
+        leased = base.leased(
+            owner=self.owner,
+            until=now + self.settings.create_lease_seconds,
+            customer_uuid=desired.customer_uuid,
+            lead_id=task.lead_id,
+            task_type=task.type,
+            version=desired.version,
+            fields=desired.fields,
+            now=now,
+        )
+        return self.links.save(link, leased)
+
+    def _adopt_orphan(self, lease: TaskLink, release: str | None) -> TaskLink | None:
+        """Step 2: take over the task an earlier attempt created, if it can be found."""
+        orphan = find_orphan(self.chartmogul, self.links, lease)
+        if orphan is None or lease.intended_fields is None:
+            return None
+        return self.links.save_with_claim(lease, lease.adopted(orphan.task_uuid), release=release)
+
+    def _post(self, desired: DesiredTask, lease: TaskLink) -> tuple[ChartMogulTask, TaskFields]:
+        """Step 3: POST the task (with DEFAULT_ASSIGNEE if ChartMogul refuses ours).
+
+        A retryable failure gives the lease back (remembering whether the POST may have gone
+        through) and propagates for SQS to retry. A permanent refusal propagates for the caller
+        to park; a refused customer is first dropped from the lookup cache.
+        """
         fields = desired.fields
         try:
             try:
                 created = self.chartmogul.create_task(customer_uuid=desired.customer_uuid, fields=fields)
-            except PermanentApiError as exc:
+            except AssigneeRejected as exc:
                 fallback = self._fallback_assignee(exc, fields)
                 if fallback is None:
                     raise
                 fields = fields.with_assignee(fallback)
                 created = self.chartmogul.create_task(customer_uuid=desired.customer_uuid, fields=fields)
         except OutcomeUnknown:
-            self._release(lease, maybe_created=True)
+            self.links.save(lease, lease.released(maybe_created=True))
             raise
         except RetryableApiError:
-            self._release(lease, maybe_created=False)
+            self.links.save(lease, lease.released(maybe_created=False))
             raise
-        except PermanentApiError as exc:
-            if exc.status == 422 and "customer" in exc.body.lower() and task.lead_id:
+        except CustomerUnknown:
+            if desired.task.lead_id:
                 # The cached customer may have been deleted in ChartMogul: look again next time.
-                self.customers.forget(task.lead_id)
-            return self._park(task.id, lease, reason=_refusal("create", exc), task=task, version=desired.version)
-        saved = self.links.save_with_claim(
-            lease,
-            replace(
-                lease,
-                state=LinkState.ACTIVE,
-                cm_task_uuid=created.task_uuid,
-                customer_uuid=desired.customer_uuid,
-                fields=fields,
-                fingerprint=fields.fingerprint(),
-                version=desired.version,
-                pending_version=None,
-                lease_owner=None,
-                lease_until=0.0,
-                maybe_created=False,
-                intended_fields=None,
-                intended_customer=None,
-                attempts=0,
-                updated_at=self.clock(),
-            ),
-            release=release_claim,
-        )
-        return ApplyResult(outcome, task.id, saved.cm_task_uuid)
+                self.customers.forget(desired.task.lead_id)
+            raise
+        return created, fields
 
-    def _find_orphan(
-        self, close_task_id: str, customer_uuid: str | None, intended: TaskFields | None
-    ) -> ChartMogulTask | None:
-        """A ChartMogul task an earlier attempt created for this Close task, if any.
+    def _store_created(
+        self, lease: TaskLink, desired: DesiredTask, created: ChartMogulTask, fields: TaskFields, release: str | None
+    ) -> TaskLink:
+        """Step 4: the link and the claim on the new task, in one transaction."""
+        active = self._activated(lease, created.task_uuid, desired, fields)
+        return self.links.save_with_claim(lease, active, release=release)
 
-        ChartMogul tasks have no external id, so we match what we sent: same customer, same
-        due date, same `task_details`, and not claimed by another Close task.
-        """
-        if not customer_uuid or not intended:
-            return None
-        due = normalize_due_date(intended.due_date) or intended.due_date
-        day = datetime.fromisoformat(due[:10])
-        # Filter a day wider on each side: how the API compares a timestamp with a date-only
-        # filter is not documented; the exact comparison happens here.
-        candidates = [
-            task
-            for task in self.chartmogul.iter_tasks(
-                customer_uuid=customer_uuid,
-                due_date_on_or_after=(day - timedelta(days=1)).date().isoformat(),
-                due_date_on_or_before=(day + timedelta(days=1)).date().isoformat(),
-            )
-            if task.task_details == intended.task_details and normalize_due_date(task.due_date) == due
-        ]
-        candidates.sort(key=lambda task: task.created_at or "")
-        for candidate in candidates:
-            owner = self.links.claimed_by(candidate.task_uuid)
-            if owner is None or owner == close_task_id:
-                return candidate
-        return None
+    def _save_active(self, link: TaskLink, task_uuid: str, desired: DesiredTask, fields: TaskFields) -> TaskLink:
+        return self.links.save(link, self._activated(link, task_uuid, desired, fields))
 
-    def _release(self, lease: TaskLink, *, maybe_created: bool) -> None:
-        """Give the lease back after a failed POST so that the SQS retry can go ahead."""
-        self.links.save(
-            lease,
-            replace(lease, lease_owner=None, lease_until=0.0, maybe_created=lease.maybe_created or maybe_created),
+    def _activated(self, link: TaskLink, task_uuid: str, desired: DesiredTask, fields: TaskFields) -> TaskLink:
+        """``link`` made ACTIVE on ``task_uuid``, holding ``fields`` for the desired version."""
+        return link.activated(
+            task_uuid=task_uuid,
+            customer_uuid=desired.customer_uuid,
+            lead_id=desired.task.lead_id,
+            task_type=desired.task.type,
+            fields=fields,
+            version=desired.version,
+            now=self.clock(),
         )
 
-    def _save_active(self, link: TaskLink, desired: DesiredTask, fields: TaskFields) -> TaskLink:
-        return self.links.save(
-            link,
-            replace(
-                link,
-                state=LinkState.ACTIVE,
-                customer_uuid=desired.customer_uuid,
-                lead_id=desired.task.lead_id,
-                task_type=desired.task.type,
-                fields=fields,
-                fingerprint=fields.fingerprint(),
-                version=desired.version,
-                pending_version=None,
-                parked_reason=None,
-                retry_at=None,
-                attempts=0,
-                updated_at=self.clock(),
-            ),
-        )
-
-    def _fallback_assignee(self, exc: PermanentApiError, fields: TaskFields) -> str | None:
+    def _fallback_assignee(self, exc: AssigneeRejected, fields: TaskFields) -> str | None:
         """DEFAULT_ASSIGNEE when ChartMogul rejected our assignee (422) and it is not the default."""
         fallback = self.assignees.fallback
-        if exc.status == 422 and assignee_rejected(exc) and fallback and fallback != fields.assignee:
+        if exc.status == 422 and fallback and fallback != fields.assignee:
             return fallback
         return None
 
@@ -431,36 +356,20 @@ class TaskSync:
     def _delete(self, task_id: str, link: TaskLink | None) -> ApplyResult:
         now = self.clock()
         if link is None:
-            self.links.save(None, TaskLink(close_task_id=task_id, state=LinkState.DELETED, updated_at=now))
+            self.links.save(None, TaskLink.unseen(task_id).tombstoned(now))
             return ApplyResult(Outcome.TOMBSTONED, task_id, reason="deleted before it was mirrored")
         if link.state is LinkState.DELETED:
             return ApplyResult(Outcome.SKIPPED_STALE, task_id, reason="already deleted")
         self._check_lease(link, now)
         target = link.cm_task_uuid
         if target is None and link.may_exist_in_chartmogul(now):
-            orphan = self._find_orphan(task_id, link.intended_customer, link.intended_fields)
+            orphan = find_orphan(self.chartmogul, self.links, link)
             target = orphan.task_uuid if orphan else None
         if target is not None:
             # False means it was already gone (404); UNVERIFIED whether ChartMogul answers 404
             # or 200 for a second DELETE, and both are fine here.
             self.chartmogul.delete_task(target)
-        self.links.save_with_claim(
-            link,
-            replace(
-                link,
-                state=LinkState.DELETED,
-                cm_task_uuid=None,
-                lease_owner=None,
-                lease_until=0.0,
-                maybe_created=False,
-                intended_fields=None,
-                intended_customer=None,
-                parked_reason=None,
-                retry_at=None,
-                updated_at=now,
-            ),
-            release=link.cm_task_uuid,
-        )
+        self.links.save_with_claim(link, link.tombstoned(now), release=link.cm_task_uuid)
         return ApplyResult(Outcome.DELETED if target else Outcome.TOMBSTONED, task_id, target)
 
     # ================================================================== park
@@ -476,64 +385,18 @@ class TaskSync:
     ) -> ApplyResult:
         """Keep the task for a later retry (reconciler) instead of dropping it."""
         now = self.clock()
-        attempts = (link.attempts if link is not None and link.state is LinkState.PARKED else 0) + 1
-        backoff = min(
-            self.settings.park_retry_max_seconds, self.settings.park_retry_base_seconds * 2 ** min(attempts - 1, 20)
-        )
-        base = link or TaskLink(close_task_id=task_id, state=LinkState.PARKED)
-        parked = replace(
-            base,
-            state=LinkState.PARKED,
-            parked_reason=reason[:500],
-            retry_at=now + backoff,
-            attempts=attempts,
-            pending_version=version or base.pending_version,
+        base = link or TaskLink.unseen(task_id)
+        parked = base.parked(
+            reason=reason,
+            now=now,
+            backoff_base=self.settings.park_retry_base_seconds,
+            backoff_max=self.settings.park_retry_max_seconds,
+            version=version,
             lead_id=task.lead_id if task else base.lead_id,
-            task_type=(task.type if task else task_type) or base.task_type,
-            lease_owner=None,
-            lease_until=0.0,
-            # A worker that died mid-create may have created the task: remember that.
-            maybe_created=base.may_exist_in_chartmogul(now),
-            updated_at=now,
+            task_type=task.type if task else task_type,
         )
         saved = self.links.save(link, parked)
         return ApplyResult(Outcome.PARKED, task_id, saved.cm_task_uuid, reason=parked.parked_reason)
-
-    # ================================================================== completion activity
-    def _apply_completion(self, event: CloseEvent) -> ApplyResult:
-        try:
-            activity = event.completion()
-        except InvalidInput as exc:
-            return ApplyResult(Outcome.IGNORED, event.close_task_id, reason=f"invalid completion activity: {exc}")
-        if activity is None:
-            return ApplyResult(Outcome.IGNORED, event.close_task_id, reason="the completion activity has no data")
-        task_id = activity.task_id
-        activity_date = format_utc(activity.date_created)
-        if event.action == "deleted":
-            # "Task marked incomplete again": the task's own updated event reopens it.
-            self.links.forget_completion(task_id, activity_date)
-            return ApplyResult(Outcome.NOTED, task_id, reason="completion withdrawn")
-        stamp = utc_timestamp(activity.completed_at)
-        self.links.note_completion(
-            task_id, stamp, activity_date, expires_at=int(self.clock()) + COMPLETION_HINT_TTL_SECONDS
-        )
-        link = self.links.get(task_id)
-        fields = link.fields if link is not None else None
-        pushed = fields.completed_at if fields is not None else None
-        if link is None or fields is None or link.state is not LinkState.ACTIVE or not pushed or not link.cm_task_uuid:
-            return ApplyResult(Outcome.NOTED, task_id, reason="completion time noted")
-        drift = abs((datetime.fromisoformat(pushed) - datetime.fromisoformat(stamp)).total_seconds())
-        if drift <= COMPLETION_DRIFT_SECONDS:
-            return ApplyResult(Outcome.NOTED, task_id, link.cm_task_uuid, reason="completion time already right")
-        fields = fields.model_copy(update={"completed_at": stamp})
-        try:
-            self.chartmogul.update_task(link.cm_task_uuid, {"completed_at": stamp})
-        except NotFound:
-            return ApplyResult(
-                Outcome.NOTED, task_id, reason="the ChartMogul task is gone; the next event recreates it"
-            )
-        self.links.save(link, replace(link, fields=fields, fingerprint=fields.fingerprint(), updated_at=self.clock()))
-        return ApplyResult(Outcome.UPDATED, task_id, link.cm_task_uuid, reason="completion time corrected")
 
 
 def _refusal(action: str, exc: PermanentApiError) -> str:

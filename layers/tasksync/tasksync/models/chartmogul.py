@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -31,6 +32,15 @@ class ChartMogulTask(BaseModel):
     completed_at: str | None = None
     created_at: str | None = None
     updated_at: str | None = None
+
+
+@dataclass(frozen=True)
+class TaskPage:
+    """One page of `GET /tasks`: its tasks and the cursor to the next page."""
+
+    entries: list[ChartMogulTask]
+    cursor: str | None
+    has_more: bool
 
 
 class TaskFields(BaseModel):

@@ -229,9 +229,13 @@ class CloseWebhookSubscription(_CloseModel):
         return self.status == "paused"
 
 
-def task_snapshot_event(task: CloseTask, raw: dict[str, Any], event_id: str | None = None) -> dict[str, Any]:
+def task_snapshot_event(
+    task: CloseTask, raw: dict[str, Any] | None = None, event_id: str | None = None
+) -> dict[str, Any]:
     """A synthetic event carrying a task snapshot (backfill, parked retry, CLI replay).
 
+    ``raw`` is the task JSON as Close sent it, when the caller has it; otherwise the model
+    is serialised (in Close's field names, so the worker parses it back to the same task).
     Its id is derived from the task id and version, so enqueuing the same snapshot twice
     deduplicates like a repeated webhook would.
     """
@@ -244,7 +248,7 @@ def task_snapshot_event(task: CloseTask, raw: dict[str, Any], event_id: str | No
         "lead_id": task.lead_id,
         "date_created": version,
         "date_updated": version,
-        "data": raw,
+        "data": raw if raw is not None else task.model_dump(mode="json", by_alias=True),
         "changed_fields": [],
         "previous_data": {},
         "meta": {"source": "tasksync"},

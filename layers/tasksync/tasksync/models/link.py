@@ -1,0 +1,227 @@
+"""The TaskLink: which ChartMogul task mirrors which Close task, and where its sync stands.
+
+A link moves between four states only through the named transitions below; each sets and
+clears exactly the fields its state implies, so no caller assembles a state by hand.
+
+    (no link) --leased--> CREATING --activated/adopted--> ACTIVE
+    CREATING --released--> CREATING (no lease: the SQS retry may take it again)
+    CREATING --intending--> CREATING (no orphan found: the lease describes the POST to send)
+    any --parked--> PARKED --leased/activated--> ...
+    any --tombstoned--> DELETED (final)
+    ACTIVE --completion_corrected--> ACTIVE
+
+The table in docs/data-model.md lists the fields each state carries. Storing a link (the
+optimistic ``rev`` and the claim on its ChartMogul task) is the LinkStore's job.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from enum import StrEnum
+
+from tasksync.models.chartmogul import TaskFields
+
+PARKED_REASON_MAX = 500
+
+
+class LinkState(StrEnum):
+    ACTIVE = "active"
+    DELETED = "deleted"  # tombstone: a late created/updated event must never resurrect the task
+    PARKED = "parked"  # waiting for a customer or for a human; retried by the reconciler
+    CREATING = "creating"  # a worker holds (or held) the lease to POST the ChartMogul task
+
+
+@dataclass(frozen=True)
+class TaskLink:
+    close_task_id: str
+    state: LinkState
+    rev: int = 0
+    version: str | None = None  # Close data.date_updated last applied (canonical UTC string)
+    pending_version: str | None = None  # the version a parked/creating link is trying to apply
+    cm_task_uuid: str | None = None
+    customer_uuid: str | None = None
+    lead_id: str | None = None
+    task_type: str | None = None
+    fields: TaskFields | None = None
+    fingerprint: str | None = None
+    # Creating: the lease, and what we were about to POST (to find it again after a crash).
+    lease_owner: str | None = None
+    lease_until: float = 0.0
+    maybe_created: bool = False
+    intended_fields: TaskFields | None = None
+    intended_customer: str | None = None
+    # Parked.
+    parked_reason: str | None = None
+    retry_at: float | None = None
+    attempts: int = 0
+    updated_at: float = 0.0
+
+    @classmethod
+    def unseen(cls, close_task_id: str) -> TaskLink:
+        """The starting point of a task nothing was stored for: no lease, nothing created."""
+        return cls(close_task_id=close_task_id, state=LinkState.CREATING)
+
+    # ------------------------------------------------------------------ questions
+    def lease_held(self, now: float) -> bool:
+        return self.state is LinkState.CREATING and self.lease_until > now
+
+    def crashed_while_creating(self, now: float) -> bool:
+        """The lease ran out without being released: the worker died, maybe after its POST."""
+        return self.state is LinkState.CREATING and 0 < self.lease_until <= now
+
+    def may_exist_in_chartmogul(self, now: float) -> bool:
+        """A POST for this task may have gone through (an uncertain answer or a crash)."""
+        return self.maybe_created or self.crashed_while_creating(now)
+
+    def makes_stale(self, version: str) -> bool:
+        """Whether applying Close task ``version`` would go back in time."""
+        if self.state in (LinkState.ACTIVE, LinkState.DELETED):
+            return self.version is not None and version <= self.version
+        # Parked or creating: a retry of the very version we are trying to apply must pass;
+        # anything older than it must not overtake it.
+        floor = self.pending_version or self.version
+        return floor is not None and version < floor
+
+    # ------------------------------------------------------------------ transitions
+    def _settled(self) -> TaskLink:
+        """No lease, and nothing left to find in ChartMogul: the link is not creating any more."""
+        return replace(
+            self, lease_owner=None, lease_until=0.0, maybe_created=False, intended_fields=None, intended_customer=None
+        )
+
+    def leased(
+        self,
+        *,
+        owner: str,
+        until: float,
+        customer_uuid: str,
+        lead_id: str | None,
+        task_type: str,
+        version: str,
+        fields: TaskFields,
+        now: float,
+    ) -> TaskLink:
+        """CREATING under ``owner``'s lease, before any POST.
+
+        If an earlier attempt may have created the task, ``maybe_created`` stays set and the
+        intended fields keep describing what that attempt sent, so that it can be found.
+        """
+        searching = self.may_exist_in_chartmogul(now)
+        return replace(
+            self,
+            state=LinkState.CREATING,
+            cm_task_uuid=None,
+            customer_uuid=customer_uuid,
+            lead_id=lead_id,
+            task_type=task_type,
+            pending_version=version,
+            lease_owner=owner,
+            lease_until=until,
+            maybe_created=searching,
+            intended_fields=self.intended_fields if searching else fields,
+            intended_customer=self.intended_customer if searching else customer_uuid,
+            parked_reason=None,
+            retry_at=None,
+            updated_at=now,
+        )
+
+    def intending(self, *, fields: TaskFields, customer_uuid: str) -> TaskLink:
+        """Still CREATING: no earlier task was found, the lease now describes the POST to send."""
+        return replace(self, maybe_created=False, intended_fields=fields, intended_customer=customer_uuid)
+
+    def adopted(self, task_uuid: str) -> TaskLink:
+        """ACTIVE on the task an earlier attempt created, with the fields that attempt sent.
+
+        The version stays pending: the caller brings the adopted task up to date next.
+        """
+        if self.intended_fields is None:
+            raise ValueError(f"task link {self.close_task_id} has no intended fields to adopt")
+        return replace(
+            self._settled(),
+            state=LinkState.ACTIVE,
+            cm_task_uuid=task_uuid,
+            customer_uuid=self.intended_customer,
+            fields=self.intended_fields,
+            fingerprint=self.intended_fields.fingerprint(),
+        )
+
+    def activated(
+        self,
+        *,
+        task_uuid: str,
+        customer_uuid: str,
+        lead_id: str | None,
+        task_type: str,
+        fields: TaskFields,
+        version: str,
+        now: float,
+    ) -> TaskLink:
+        """ACTIVE: ChartMogul task ``task_uuid`` holds ``fields`` for Close ``version``."""
+        return replace(
+            self._settled(),
+            state=LinkState.ACTIVE,
+            cm_task_uuid=task_uuid,
+            customer_uuid=customer_uuid,
+            lead_id=lead_id,
+            task_type=task_type,
+            fields=fields,
+            fingerprint=fields.fingerprint(),
+            version=version,
+            pending_version=None,
+            parked_reason=None,
+            retry_at=None,
+            attempts=0,
+            updated_at=now,
+        )
+
+    def released(self, *, maybe_created: bool) -> TaskLink:
+        """The lease given back after a failed POST, remembering if the POST may have worked."""
+        return replace(self, lease_owner=None, lease_until=0.0, maybe_created=self.maybe_created or maybe_created)
+
+    def parked(
+        self,
+        *,
+        reason: str,
+        now: float,
+        backoff_base: float,
+        backoff_max: float,
+        version: str | None,
+        lead_id: str | None,
+        task_type: str | None,
+    ) -> TaskLink:
+        """PARKED until ``retry_at`` (exponential backoff per consecutive park)."""
+        attempts = (self.attempts if self.state is LinkState.PARKED else 0) + 1
+        backoff = min(backoff_max, backoff_base * 2 ** min(attempts - 1, 20))
+        return replace(
+            self,
+            state=LinkState.PARKED,
+            parked_reason=reason[:PARKED_REASON_MAX],
+            retry_at=now + backoff,
+            attempts=attempts,
+            pending_version=version or self.pending_version,
+            lead_id=lead_id,
+            task_type=task_type or self.task_type,
+            lease_owner=None,
+            lease_until=0.0,
+            # A worker that died mid-create may have created the task: remember that.
+            maybe_created=self.may_exist_in_chartmogul(now),
+            updated_at=now,
+        )
+
+    def tombstoned(self, now: float) -> TaskLink:
+        """DELETED for good: no ChartMogul task, no lease, nothing pending."""
+        return replace(
+            self._settled(),
+            state=LinkState.DELETED,
+            cm_task_uuid=None,
+            parked_reason=None,
+            retry_at=None,
+            updated_at=now,
+        )
+
+    def completion_corrected(self, completed_at: str, now: float) -> TaskLink:
+        """Still ACTIVE, with the completion time ChartMogul now holds."""
+        if self.fields is None:
+            raise ValueError(f"task link {self.close_task_id} has no fields to correct")
+        fields = self.fields.model_copy(update={"completed_at": completed_at})
+        return replace(self, fields=fields, fingerprint=fields.fingerprint(), updated_at=now)

@@ -1,0 +1,108 @@
+"""One contract, two LinkStores: DynamoDB (`dal/links.py`) and the in-memory fake the unit tier uses.
+
+What the engine's exactly-once rests on is checked against both, so the fast tier cannot pass
+on semantics the real store does not have: conditional first writes, the optimistic ``rev``,
+claims taken and released atomically with the link, and completion hints that only move
+forward.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tasksync.dal.links import TaskLinkStore
+from tasksync.errors import ConcurrentUpdate
+from tasksync.logic.ports import LinkStore
+from tasksync.models.chartmogul import TaskFields
+from tasksync.models.link import LinkState, TaskLink
+from tests.fakes.links import InMemoryLinkStore
+
+FIELDS = TaskFields(task_details="Call", assignee="a@x.example", due_date="2025-03-01")
+
+
+@pytest.fixture(params=["dynamodb", "memory"])
+def store(request: pytest.FixtureRequest) -> LinkStore:
+    if request.param == "memory":
+        return InMemoryLinkStore()
+    tables: Any = request.getfixturevalue("state_tables")
+    return TaskLinkStore(tables.client, tables.state)
+
+
+def test_a_link_reads_back_as_written(store: LinkStore) -> None:
+    link = TaskLink(
+        close_task_id="task_1",
+        state=LinkState.PARKED,
+        version="2025-01-01T00:00:00.000000Z",
+        pending_version="2025-01-02T00:00:00.000000Z",
+        customer_uuid="cus_1",
+        lead_id="lead_1",
+        task_type="lead",
+        fields=FIELDS,
+        fingerprint=FIELDS.fingerprint(),
+        maybe_created=True,
+        intended_fields=FIELDS,
+        intended_customer="cus_1",
+        parked_reason="no customer",
+        retry_at=1_800_000_060.0,
+        attempts=2,
+        updated_at=1_800_000_000.5,
+    )
+    written = store.save(None, link)
+    assert written.rev == 1
+    assert store.get("task_1") == written
+
+
+def test_a_first_write_fails_if_the_link_exists(store: LinkStore) -> None:
+    store.save(None, TaskLink.unseen("task_1"))
+    with pytest.raises(ConcurrentUpdate):
+        store.save(None, TaskLink.unseen("task_1"))
+
+
+def test_a_write_from_a_stale_read_fails(store: LinkStore) -> None:
+    first = store.save(None, TaskLink.unseen("task_1"))
+    second = store.save(first, first.tombstoned(1.0))
+    assert second.rev == 2
+    with pytest.raises(ConcurrentUpdate):
+        store.save(first, first.tombstoned(2.0))
+    assert store.get("task_1") == second
+
+
+def test_a_claimed_task_cannot_be_taken_by_another_link(store: LinkStore) -> None:
+    mine = store.save(None, TaskLink.unseen("task_1"))
+    store.save_with_claim(mine, TaskLink(close_task_id="task_1", state=LinkState.ACTIVE, cm_task_uuid="tsk_1"))
+    theirs = store.save(None, TaskLink.unseen("task_2"))
+    grab = TaskLink(close_task_id="task_2", state=LinkState.ACTIVE, cm_task_uuid="tsk_1")
+    with pytest.raises(ConcurrentUpdate):
+        store.save_with_claim(theirs, grab)
+    assert store.get("task_2") == theirs  # all or nothing
+    assert store.claimed_by("tsk_1") == "task_1"
+
+
+def test_release_drops_the_old_claim_with_the_write_that_takes_the_new_one(store: LinkStore) -> None:
+    link = store.save(None, TaskLink.unseen("task_1"))
+    link = store.save_with_claim(link, TaskLink(close_task_id="task_1", state=LinkState.ACTIVE, cm_task_uuid="tsk_1"))
+    moved = TaskLink(close_task_id="task_1", state=LinkState.ACTIVE, cm_task_uuid="tsk_2")
+    store.save_with_claim(link, moved, release="tsk_1")
+    assert (store.claimed_by("tsk_1"), store.claimed_by("tsk_2")) == (None, "task_1")
+
+
+def test_another_links_claim_cannot_be_released(store: LinkStore) -> None:
+    other = store.save(None, TaskLink.unseen("task_2"))
+    store.save_with_claim(other, TaskLink(close_task_id="task_2", state=LinkState.ACTIVE, cm_task_uuid="tsk_2"))
+    mine = store.save(None, TaskLink.unseen("task_1"))
+    with pytest.raises(ConcurrentUpdate):
+        store.save_with_claim(mine, mine.tombstoned(1.0), release="tsk_2")
+    assert store.claimed_by("tsk_2") == "task_2"
+    assert store.get("task_1") == mine
+
+
+def test_completion_hints_only_move_forward(store: LinkStore) -> None:
+    assert store.note_completion("task_1", "2025-01-02T00:00:00Z", "2025-01-02", expires_at=2_000_000_000)
+    assert not store.note_completion("task_1", "2025-01-01T00:00:00Z", "2025-01-01", expires_at=2_000_000_000)
+    assert store.completion_hint("task_1") == "2025-01-02T00:00:00Z"
+    store.forget_completion("task_1", "2025-01-01")  # an older withdrawal leaves the newer hint
+    assert store.completion_hint("task_1") == "2025-01-02T00:00:00Z"
+    store.forget_completion("task_1", "2025-01-02")
+    assert store.completion_hint("task_1") is None
