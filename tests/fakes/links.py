@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 
 from tasksync.errors import ConcurrentUpdate
@@ -81,17 +82,27 @@ class InMemoryLinkStore:
 
 
 class InMemoryLookupCache:
-    """`LookupCache` in dicts; entries never expire (tests move no wall clock)."""
+    """`LookupCache` and `AssigneeRefusals` in dicts; entries expire by ``clock`` (none without one)."""
 
-    def __init__(self) -> None:
-        self.customers: dict[str, str] = {}
+    def __init__(self, clock: Callable[[], float] | None = None) -> None:
+        self.clock = clock
+        self.customers: dict[str, tuple[str, float]] = {}  # lead -> (customer, expires at)
         self.user_emails: dict[str, str] = {}
+        self.refusals: dict[str, tuple[str, float]] = {}  # email -> (refusal, expires at)
+
+    def _expires(self, ttl_seconds: int) -> float:
+        return self.clock() + ttl_seconds if self.clock is not None else float("inf")
+
+    def _live(self, entry: tuple[str, float] | None) -> str | None:
+        if entry is None or (self.clock is not None and entry[1] <= self.clock()):
+            return None
+        return entry[0]
 
     def get_customer(self, lead_id: str) -> str | None:
-        return self.customers.get(lead_id)
+        return self._live(self.customers.get(lead_id))
 
     def put_customer(self, lead_id: str, customer_uuid: str, ttl_seconds: int) -> None:
-        self.customers[lead_id] = customer_uuid
+        self.customers[lead_id] = (customer_uuid, self._expires(ttl_seconds))
 
     def forget_customer(self, lead_id: str) -> None:
         self.customers.pop(lead_id, None)
@@ -101,3 +112,9 @@ class InMemoryLookupCache:
 
     def put_user_email(self, user_id: str, email: str, ttl_seconds: int) -> None:
         self.user_emails[user_id] = email
+
+    def assignee_refusal(self, email: str) -> str | None:
+        return self._live(self.refusals.get(email.strip().lower()))
+
+    def note_assignee_refusal(self, email: str, refusal: str, ttl_seconds: int) -> None:
+        self.refusals[email.strip().lower()] = (refusal, self._expires(ttl_seconds))

@@ -37,9 +37,11 @@ class ScriptWorld(Protocol):
 
 
 OPERATIONS = ("edit", "complete", "reopen", "reassign", "move", "redate", "delete")
+# Also: take the assignee away, and move the task to a lead with no ChartMogul customer.
+FIRST_WEEK_OPERATIONS = (*OPERATIONS, "unassign", "move_unmatched")
 
 
-def perform(world: ScriptWorld, operation: str, task_id: str, step: int) -> None:
+def perform(world: ScriptWorld, operation: str, task_id: str, step: int, unmatched_lead: str | None = None) -> None:
     close = world.close
     if task_id not in close.tasks:
         return  # deleted earlier
@@ -62,3 +64,7 @@ def perform(world: ScriptWorld, operation: str, task_id: str, step: int) -> None
             close.update_task(task_id, date=f"2025-04-{(step % 27) + 1:02d}")
         case "delete":
             close.delete_task(task_id)
+        case "unassign":
+            close.reassign_task(task_id, None)
+        case "move_unmatched" if unmatched_lead is not None:
+            close.move_task(task_id, unmatched_lead)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from tasksync.config import SyncSettings
@@ -18,7 +19,8 @@ from tasksync.logic.results import ApplyResult
 from tasksync.logic.sync import TaskSync
 from tasksync.logic.translate import due_date, summary
 from tasksync.models.chartmogul import ChartMogulTask, normalize_due_date
-from tasksync.models.close import CloseEvent, CloseTask
+from tasksync.models.close import CloseEvent, CloseTask, refetch_event
+from tasksync.models.link import LinkState
 from tests.fakes.chartmogul import FakeChartMogul
 from tests.fakes.close import FakeClose
 from tests.fakes.links import InMemoryLinkStore, InMemoryLookupCache
@@ -92,6 +94,23 @@ class World:
     def last_event(self, task_id: str) -> dict[str, Any]:
         return self.close.last_event(task_id)
 
+    def retry_parked(self) -> list[ApplyResult]:
+        """A reconciler run once every backoff is over: re-drive each parked task that is due."""
+        self.clock.advance(self.engine.settings.park_retry_max_seconds + 1)
+        moment = datetime.fromtimestamp(self.clock.now, UTC)
+        due = [
+            link
+            for link in self.links.links.values()
+            if link.state is LinkState.PARKED and link.retry_at is not None and link.retry_at <= self.clock.now
+        ]
+        return [
+            self.apply_until_done(
+                refetch_event(link.close_task_id, link.task_type or "lead", link.lead_id, moment, reason="retry"),
+                attempts=1000,
+            )
+            for link in due
+        ]
+
     def cm_tasks(self, customer_uuid: str | None = None) -> list[ChartMogulTask]:
         return self.chartmogul.live_tasks(customer_uuid)
 
@@ -130,14 +149,15 @@ def make_world(*, reopen_via_null: bool = True, **settings_overrides: Any) -> Wo
     }
     values.update(settings_overrides)
     settings = SyncSettings.model_validate(values)
-    links, cache, clock = InMemoryLinkStore(), InMemoryLookupCache(), FakeClock()
+    clock = FakeClock()
+    links, cache = InMemoryLinkStore(), InMemoryLookupCache(clock)
     engine = TaskSync(
         settings=settings,
         close=close,
         chartmogul=chartmogul,
         links=links,
         customers=CustomerResolver(settings, close, chartmogul, cache),
-        assignees=AssigneeResolver(settings, close, cache),
+        assignees=AssigneeResolver(settings, close, cache, refusals=cache),
         clock=clock,
     )
     return World(

@@ -63,6 +63,12 @@ class SyncWorld:
             if e["object_type"].startswith(object_type_prefix) and e["object_id"] == task_id
         ]
 
+    def new_task(self, text: str = "Renewal call", **fields: Any) -> dict[str, Any]:
+        """A rep creates a task (by default: on the first lead, assigned to the rep, dated)."""
+        fields.setdefault("assigned_to", self.rep_id)
+        fields.setdefault("date", "2025-03-01")
+        return self.close.create_task(lead_id=fields.pop("lead_id", self.lead), text=text, **fields)
+
     def last_event(self, task_id: str) -> dict[str, Any]:
         return self.events_for(task_id)[-1]
 

@@ -21,6 +21,7 @@ import pytest
 
 from tasksync.dal.links import LinkState, TaskLink, TaskLinkStore
 from tasksync.dal.queue import EventQueue, QueuedEvent
+from tasksync.dal.state_cache import StateCache
 from tasksync.logic.results import ApplyResult
 from tasksync.reconciler import subscribed_pairs
 from tasksync.worker import Worker
@@ -301,6 +302,13 @@ def test_status_counts_links_queues_and_checkpoints(stack: LocalStack, cli: Cli)
     assert text.code == 0
     assert "2 linked, 3 parked, 1 deleted, 1 creating" in text.out
     assert "dead-letter queue: 2 waiting" in text.out
+
+
+def test_status_lists_refused_assignees(stack: LocalStack, cli: Cli) -> None:
+    StateCache(stack.tables.client, stack.tables.state).note_assignee_refusal("Rep@Sales.Example", "HTTP 422", 600)
+    report = json.loads(cli("--local", "status", "--json").out)
+    assert report["refused_assignees"] == {"rep@sales.example": "HTTP 422"}
+    assert "refused assignee rep@sales.example" in cli("--local", "status").out
 
 
 def test_parked_lists_reason_attempts_and_next_retry(stack: LocalStack, cli: Cli) -> None:

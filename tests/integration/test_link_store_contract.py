@@ -47,6 +47,7 @@ def test_a_link_reads_back_as_written(store: LinkStore) -> None:
         parked_reason="no customer",
         retry_at=1_800_000_060.0,
         attempts=2,
+        pending_delete=True,
         updated_at=1_800_000_000.5,
     )
     written = store.save(None, link)

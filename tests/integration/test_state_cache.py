@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import pytest
 
 from tasksync.dal.state_cache import StateCache
-from tasksync.logic.ports import LookupCache
+from tasksync.logic.ports import AssigneeRefusals, LookupCache
 from tests.support.dynamodb import StateTables
 
 START = 1_750_000_000.0
@@ -175,3 +175,30 @@ def test_leads_and_users_do_not_collide(state_tables: StateTables, clock: FakeCl
     fresh = cache_for(state_tables, clock)
     assert fresh.get_customer("same_id") == "cus_1"
     assert fresh.get_user_email("same_id") == "ann@example.com"
+
+
+# ---------------------------------------------------------------- refused assignees
+def test_a_refused_assignee_is_shared_listed_and_expires(state_tables: StateTables, clock: FakeClock) -> None:
+    port: AssigneeRefusals = cache_for(state_tables, clock)
+    port.note_assignee_refusal("Rep@Sales.Example", "HTTP 422", ttl_seconds=600)
+    other = cache_for(state_tables, clock)
+    assert other.assignee_refusal("rep@sales.example") == "HTTP 422"
+    assert [(r.email, r.refusal) for r in other.refused_assignees()] == [("rep@sales.example", "HTTP 422")]
+    clock.now += 601
+    fresh = cache_for(state_tables, clock)
+    assert fresh.assignee_refusal("rep@sales.example") is None
+    assert list(fresh.refused_assignees()) == []
+
+
+def test_no_refusal_is_remembered_in_memory_for_a_while(state_tables: StateTables, clock: FakeClock) -> None:
+    # Nearly every assignee is fine: asking again for each task must not read DynamoDB again.
+    cache = cache_for(state_tables, clock)
+    assert cache.assignee_refusal("rep@sales.example") is None
+    assert cache.assignee_refusal("rep@sales.example") is None
+    assert cache.reads == 1
+    clock.now += cache.memory_seconds + 1
+    assert cache.assignee_refusal("rep@sales.example") is None
+    assert cache.reads == 2
+    # This worker's own refusal replaces the remembered absence at once.
+    cache.note_assignee_refusal("rep@sales.example", "HTTP 400", ttl_seconds=600)
+    assert cache.assignee_refusal("rep@sales.example") == "HTTP 400"

@@ -64,7 +64,7 @@ def test_secrets_never_show_in_repr_or_errors() -> None:
     assert "SECRET" not in str(caught.value)
 
 
-def test_assignee_mapping_and_fallbacks() -> None:
+def test_assignee_rule_map_then_own_email_then_default_for_no_assignee() -> None:
     mapped = SyncSettings.from_env(
         {
             "ASSIGNEE_MAP": '{"ann@close.example": "ann@cm.example"}',
@@ -72,11 +72,14 @@ def test_assignee_mapping_and_fallbacks() -> None:
         }
     )
     assert mapped.chartmogul_assignee_for("Ann@close.example") == "ann@cm.example"
-    assert mapped.chartmogul_assignee_for("bob@close.example") == "cs@cm.example"
+    # An unmapped user keeps their own email: DEFAULT_ASSIGNEE is only a fallback.
+    assert mapped.chartmogul_assignee_for("bob@close.example") == "bob@close.example"
     assert mapped.chartmogul_assignee_for(None) == "cs@cm.example"
     no_default = SyncSettings.from_env({})
     assert no_default.chartmogul_assignee_for("bob@close.example") == "bob@close.example"
     assert no_default.chartmogul_assignee_for(None) is None
+    given_as_a_dict = SyncSettings.model_validate({"assignee_map": {" Ann@Close.Example": "ann@cm.example"}})
+    assert given_as_a_dict.chartmogul_assignee_for("ann@close.example") == "ann@cm.example"
 
 
 @pytest.mark.parametrize("name", ["CLOSE_API_URL", "CHARTMOGUL_API_URL"])

@@ -32,6 +32,7 @@ CLUTTERED = TaskLink(
     parked_reason="why",
     retry_at=NOW + 5,
     attempts=3,
+    pending_delete=True,
     updated_at=NOW - 100,
 )
 
@@ -165,6 +166,33 @@ def test_tombstoned_keeps_no_task_and_nothing_pending() -> None:
     cleared = (tomb.cm_task_uuid, tomb.lease_owner, tomb.lease_until, tomb.maybe_created, tomb.intended_fields)
     assert cleared == (None, None, 0.0, False, None)
     assert (tomb.intended_customer, tomb.parked_reason, tomb.retry_at, tomb.updated_at) == (None, None, None, NOW)
+    assert not tomb.pending_delete
+
+
+def test_withdrawn_keeps_no_task_and_no_customer_to_reuse() -> None:
+    active = CLUTTERED.activated(
+        task_uuid="tsk_1", customer_uuid="cus_1", lead_id="lead_1", task_type="lead", fields=OLD, version="v", now=NOW
+    )
+    withdrawn = active.withdrawn(NOW + 1)
+    assert (withdrawn.cm_task_uuid, withdrawn.customer_uuid, withdrawn.updated_at) == (None, None, NOW + 1)
+    assert (withdrawn.fields, withdrawn.version, withdrawn.state) == (OLD, "v", LinkState.ACTIVE)
+
+
+def test_delete_parked_remembers_the_delete_and_keeps_the_lead() -> None:
+    active = TaskLink(close_task_id="t", state=LinkState.ACTIVE, cm_task_uuid="tsk_1", lead_id="lead_1")
+    parked = active.delete_parked(reason="401", now=NOW, backoff_base=60, backoff_max=3600, task_type="lead")
+    assert (parked.state, parked.pending_delete, parked.retry_at) == (LinkState.PARKED, True, NOW + 60)
+    assert (parked.cm_task_uuid, parked.lead_id) == ("tsk_1", "lead_1")
+
+
+def test_unparked_leaves_the_retry_index_with_the_reason() -> None:
+    parked = park(TaskLink.unseen("t"))
+    released = parked.unparked(reason="not retried: ignored", now=NOW + 9)
+    assert (released.state, released.retry_at, released.parked_reason) == (
+        LinkState.PARKED,
+        None,
+        "not retried: ignored",
+    )
 
 
 def test_completion_corrected_changes_only_the_completion_time() -> None:

@@ -23,6 +23,7 @@ from tasksync.dal.checkpoints import CheckpointStore
 from tasksync.dal.close_api import CloseClient
 from tasksync.dal.links import TaskLinkStore
 from tasksync.dal.queue import EventQueue
+from tasksync.dal.state_cache import StateCache
 from tasksync.dal.subscriptions import SubscriptionDirectory
 from tasksync_dev.cli.output import CommandFailed, UsageError
 from tasksync_dev.cli.signature_secret import SignatureKeySecret
@@ -152,6 +153,10 @@ class Stack:
     @cached_property
     def links(self) -> TaskLinkStore:
         return TaskLinkStore(self.dynamodb, self.settings.state_table)
+
+    @cached_property
+    def cache(self) -> StateCache:
+        return StateCache(self.dynamodb, self.settings.state_table)
 
     @cached_property
     def checkpoints(self) -> CheckpointStore:

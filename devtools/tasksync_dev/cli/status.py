@@ -55,6 +55,11 @@ def collect(stack: Stack) -> dict[str, Any]:
             for (object_type, action), moment in sorted(checkpoints.items())
         },
         "last_checkpoint": max(checkpoints.values()).isoformat() if checkpoints else None,
+        # Emails ChartMogul refused as assignees (their tasks went to DEFAULT_ASSIGNEE or were
+        # parked): map them in ASSIGNEE_MAP or add the user in ChartMogul.
+        "refused_assignees": {
+            r.email: r.refusal for r in sorted(stack.cache.refused_assignees(), key=lambda r: r.email)
+        },
     }
 
 
@@ -68,6 +73,8 @@ def status(stack: Stack, args: argparse.Namespace) -> int:
     print("tasks: " + ", ".join(f"{tasks[label]} {label}" for label in STATE_LABELS.values()))
     for reason, count in report["parked_reasons"].items():
         print(f"  parked {count:>5}  {one_line(reason, 200)}")
+    for email, refusal in report["refused_assignees"].items():
+        print(f"  refused assignee {email} ({one_line(refusal, 160)}): map it in ASSIGNEE_MAP")
     for name, label in (("queue", "event queue"), ("dlq", "dead-letter queue")):
         print(f"{label}: {report[name]['waiting']} waiting, {report[name]['in_flight']} in flight")
     if not report["checkpoints"]:

@@ -91,6 +91,7 @@ class SyncSettings(BaseModel):
     @field_validator("assignee_map", mode="before")
     @classmethod
     def _parse_assignee_map(cls, value: Any) -> Any:
+        parsed = value
         if isinstance(value, str):
             if not value.strip():
                 return {}
@@ -98,13 +99,12 @@ class SyncSettings(BaseModel):
                 parsed = json.loads(value)
             except json.JSONDecodeError as exc:
                 raise ValueError(f"must be a JSON object of Close email to ChartMogul email ({exc.msg})") from None
-            if not isinstance(parsed, dict) or not all(
-                isinstance(k, str) and isinstance(v, str) for k, v in parsed.items()
-            ):
-                raise ValueError("must be a JSON object of Close email to ChartMogul email")
-            # Emails compare case-insensitively.
-            return {k.strip().lower(): v.strip() for k, v in parsed.items()}
-        return value
+        if not isinstance(parsed, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in parsed.items()
+        ):
+            raise ValueError("must be a JSON object of Close email to ChartMogul email")
+        # Close emails compare case-insensitively, however the map was given.
+        return {k.strip().lower(): v.strip() for k, v in parsed.items()}
 
     @field_validator(
         "default_assignee",
@@ -151,15 +151,15 @@ class SyncSettings(BaseModel):
             raise InvalidInput(name, first["msg"]) from None
 
     def chartmogul_assignee_for(self, close_email: str | None) -> str | None:
-        """Map a Close user email to the ChartMogul assignee email.
+        """The ChartMogul assignee to try first for a Close user's email (the assignee rule).
 
-        Mapped users go through ASSIGNEE_MAP. Unmapped users fall back to DEFAULT_ASSIGNEE;
-        when no default is configured we use the Close email itself, so that a team whose
-        emails are the same in both tools needs no map at all.
+        1. ASSIGNEE_MAP[close_email], compared case-insensitively;
+        2. otherwise the Close email itself: most teams use the same email in both tools, and
+           that must work with no configuration at all;
+        3. DEFAULT_ASSIGNEE only for a task with no assignee (``None`` here). The other
+           fallbacks (the Close user cannot be read, ChartMogul refuses the email) are decided
+           by `AssigneeResolver`, which sees those answers.
         """
-        if close_email:
-            mapped = self.assignee_map.get(close_email.strip().lower())
-            if mapped:
-                return mapped
-            return self.default_assignee or close_email
-        return self.default_assignee
+        if not close_email or not close_email.strip():
+            return self.default_assignee
+        return self.assignee_map.get(close_email.strip().lower()) or close_email.strip()

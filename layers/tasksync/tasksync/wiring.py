@@ -67,7 +67,7 @@ def build_services(
         chartmogul=chartmogul,
         links=links,
         customers=CustomerResolver(settings, close, chartmogul, cache),
-        assignees=AssigneeResolver(settings, close, cache),
+        assignees=AssigneeResolver(settings, close, cache, refusals=cache),
         clock=clock,
     )
     return SyncServices(settings, close, chartmogul, links, cache, engine)

@@ -62,6 +62,7 @@ def _to_item(link: TaskLink) -> dict[str, Any]:
         "intended_fields": link.intended_fields.model_dump() if link.intended_fields else None,
         "intended_customer": link.intended_customer,
         "parked_reason": link.parked_reason,
+        "pending_delete": True if link.pending_delete else None,
     }
     plain.update({k: v for k, v in optional.items() if v is not None})
     if link.state is LinkState.DELETED:
@@ -103,6 +104,7 @@ def _from_item(item: dict[str, Any]) -> TaskLink:
         parked_reason=plain.get("parked_reason"),
         retry_at=float(retry_at) if retry_at is not None else None,
         attempts=int(plain.get("attempts", 0)),
+        pending_delete=bool(plain.get("pending_delete", False)),
         updated_at=int(plain.get("updated_at", 0)) / 1000,
     )
 

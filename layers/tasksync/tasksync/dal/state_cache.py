@@ -1,8 +1,11 @@
-"""Cached lookups in the StateTable (lead -> ChartMogul customer, Close user -> email).
+"""Cached lookups in the StateTable (lead -> ChartMogul customer, Close user -> email, and the
+assignee emails ChartMogul refused).
 
 Two layers. The process memory answers first, so a warm worker makes no DynamoDB call for a
 lead or user it has already seen. Behind it, a DynamoDB item per key (`lead#<close_lead_id>`,
-`user#<close_user_id>`) shares the answer between workers and across cold starts.
+`user#<close_user_id>`, `assignee#<email>`) shares the answer between workers and across cold
+starts. Refusals are the one lookup whose usual answer is "none": memory remembers that
+absence too, so the hot path does not read DynamoDB for every task of a valid assignee.
 
 Expiry: every item carries `expires_at` (epoch seconds), the table's TTL attribute. DynamoDB
 deletes expired items lazily (up to ~48 h later) and moto never does, so every read checks
@@ -24,8 +27,9 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
@@ -34,8 +38,12 @@ if TYPE_CHECKING:
 
 LEAD_PREFIX = "lead#"
 USER_PREFIX = "user#"
+ASSIGNEE_PREFIX = "assignee#"
 CUSTOMER_ATTRIBUTE = "customer_uuid"
 EMAIL_ATTRIBUTE = "email"
+REFUSAL_ATTRIBUTE = "refusal"
+# In memory only: "looked, nothing stored" (never written to DynamoDB).
+_ABSENT = ""
 # A forgotten entry is remembered as forgotten this long: far longer than any worker takes
 # between resolving a lead and writing the answer, which is the race the tombstone closes.
 TOMBSTONE_SECONDS = 3600
@@ -45,6 +53,15 @@ DEFAULT_MEMORY_SECONDS = 300.0
 DEFAULT_MEMORY_ITEMS = 10_000
 
 _WRITE_CONDITION = "attribute_not_exists(pk) OR #expires_at <= :now OR #cached_at <= :cached_at"
+
+
+@dataclass(frozen=True)
+class RefusedAssignee:
+    """An assignee email ChartMogul refused, remembered until ``expires_at`` (epoch seconds)."""
+
+    email: str
+    refusal: str
+    expires_at: float
 
 
 class StateCache:
@@ -87,6 +104,39 @@ class StateCache:
     def put_user_email(self, user_id: str, email: str, ttl_seconds: int) -> None:
         self._put(USER_PREFIX + user_id, EMAIL_ATTRIBUTE, email, ttl_seconds)
 
+    # --- the AssigneeRefusals port ---------------------------------------------------------------
+
+    def assignee_refusal(self, email: str) -> str | None:
+        """Why ChartMogul refused ``email`` as an assignee, while that is remembered."""
+        return self._get(ASSIGNEE_PREFIX + email.strip().lower(), REFUSAL_ATTRIBUTE, remember_absence=True)
+
+    def note_assignee_refusal(self, email: str, refusal: str, ttl_seconds: int) -> None:
+        self._put(ASSIGNEE_PREFIX + email.strip().lower(), REFUSAL_ATTRIBUTE, refusal or "refused", ttl_seconds)
+
+    def refused_assignees(self) -> Iterator[RefusedAssignee]:
+        """Every refusal still remembered (a Scan: for the operator's status, never the hot path)."""
+        now = self.clock()
+        kwargs: dict[str, Any] = {
+            "TableName": self.table_name,
+            "FilterExpression": "begins_with(pk, :p) AND #expires_at > :now",
+            "ExpressionAttributeNames": {"#expires_at": "expires_at"},
+            "ExpressionAttributeValues": {":p": {"S": ASSIGNEE_PREFIX}, ":now": {"N": _number(now)}},
+        }
+        while True:
+            page = self.client.scan(**kwargs)
+            with self._lock:
+                self.reads += 1
+            for item in page.get("Items", []):
+                if REFUSAL_ATTRIBUTE in item:
+                    yield RefusedAssignee(
+                        email=item["pk"]["S"][len(ASSIGNEE_PREFIX) :],
+                        refusal=item[REFUSAL_ATTRIBUTE]["S"],
+                        expires_at=float(item["expires_at"]["N"]),
+                    )
+            if "LastEvaluatedKey" not in page:
+                return
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
     # --- memory --------------------------------------------------------------------------------
 
     def _recall(self, pk: str, now: float) -> str | None:
@@ -115,11 +165,11 @@ class StateCache:
 
     # --- DynamoDB ------------------------------------------------------------------------------
 
-    def _get(self, pk: str, attribute: str) -> str | None:
+    def _get(self, pk: str, attribute: str, *, remember_absence: bool = False) -> str | None:
         now = self.clock()
         remembered = self._recall(pk, now)
         if remembered is not None:
-            return remembered
+            return remembered or None  # _ABSENT: we looked not long ago and found nothing
         # Eventually consistent: a cache may lag a write by a moment, and it costs half as much.
         response = self.client.get_item(
             TableName=self.table_name,
@@ -130,11 +180,12 @@ class StateCache:
         with self._lock:
             self.reads += 1
         item = response.get("Item")
-        if not item or attribute not in item or "expires_at" not in item:
-            return None  # absent, or a tombstone left by forget
-        expires_at = float(item["expires_at"]["N"])
-        if expires_at <= now:
-            return None  # expired but not yet deleted by TTL
+        expires_at = float(item["expires_at"]["N"]) if item and "expires_at" in item else 0.0
+        if not item or attribute not in item or expires_at <= now:
+            # Absent, a tombstone left by forget, or expired but not yet deleted by TTL.
+            if remember_absence:
+                self._remember(pk, _ABSENT, now + self.memory_seconds, now)
+            return None
         value = item[attribute]["S"]
         self._remember(pk, value, expires_at, now)
         return value

@@ -3,7 +3,8 @@
 The task's own event says *that* it is complete; the activity says *when*. The activity may
 arrive before or after the task's event, so its time is noted in the link store (a hint the
 engine reads when it pushes a completed task), and a time already pushed is corrected when it
-differs by more than COMPLETION_DRIFT_SECONDS.
+differs by more than COMPLETION_DRIFT_SECONDS. An activity older than the stored one (a
+completion that was withdrawn and made again) changes nothing.
 """
 
 from __future__ import annotations
@@ -17,7 +18,10 @@ from tasksync.logic.results import ApplyResult, Outcome
 from tasksync.logic.translate import utc_timestamp
 from tasksync.models._parsing import format_utc
 from tasksync.models.close import CloseEvent
-from tasksync.models.link import LinkState
+from tasksync.models.link import LinkState, TaskLink
+
+# Creates the ChartMogul task of an active link again (it was deleted in ChartMogul).
+Recreate = Callable[[str, TaskLink], ApplyResult]
 
 # The life of Close's event log: no activity older than this can still arrive.
 COMPLETION_HINT_TTL_SECONDS = 30 * 86400
@@ -27,10 +31,13 @@ COMPLETION_DRIFT_SECONDS = 60
 
 
 class CompletionTimes:
-    def __init__(self, *, links: LinkStore, chartmogul: ChartMogulApi, clock: Callable[[], float]) -> None:
+    def __init__(
+        self, *, links: LinkStore, chartmogul: ChartMogulApi, clock: Callable[[], float], recreate: Recreate
+    ) -> None:
         self.links = links
         self.chartmogul = chartmogul
         self.clock = clock
+        self.recreate = recreate
 
     def apply(self, event: CloseEvent) -> ApplyResult:
         """Note (or withdraw) a completion time; correct a pushed one that is off by more than a minute."""
@@ -47,9 +54,13 @@ class CompletionTimes:
             self.links.forget_completion(task_id, activity_date)
             return ApplyResult(Outcome.NOTED, task_id, reason="completion withdrawn")
         stamp = utc_timestamp(activity.completed_at)
-        self.links.note_completion(
+        newest = self.links.note_completion(
             task_id, stamp, activity_date, expires_at=int(self.clock()) + COMPLETION_HINT_TTL_SECONDS
         )
+        if not newest:
+            # A newer completion is stored: this one was withdrawn (complete, reopen, complete
+            # again) and arrives late. Its time must not overwrite the newer one.
+            return ApplyResult(Outcome.NOTED, task_id, reason="an older completion activity: a newer one is stored")
         link = self.links.get(task_id)
         fields = link.fields if link is not None else None
         pushed = fields.completed_at if fields is not None else None
@@ -61,8 +72,8 @@ class CompletionTimes:
         try:
             self.chartmogul.update_task(link.cm_task_uuid, {"completed_at": stamp})
         except NotFound:
-            return ApplyResult(
-                Outcome.NOTED, task_id, reason="the ChartMogul task is gone; the next event recreates it"
-            )
+            # Deleted in ChartMogul: create it again now, as an update's 404 does (the stored
+            # hint gives it this completion time).
+            return self.recreate(task_id, link)
         self.links.save(link, link.completion_corrected(stamp, self.clock()))
         return ApplyResult(Outcome.UPDATED, task_id, link.cm_task_uuid, reason="completion time corrected")

@@ -7,6 +7,11 @@ Rules, first match wins (issue #2, point 4):
 4. with CREATE_MISSING_CUSTOMERS=true and a data source, create the customer (a lead).
 A match is cached (DynamoDB with TTL, and process memory). No match is never cached: the
 parked task is retried later and the customer may exist by then.
+
+Tasks follow their lead's match (`for_task`): every event of a mirrored task asks the cache
+too, so once the cached match is older than CUSTOMER_CACHE_TTL_SECONDS the lead is resolved
+again, and a task whose customer changed (the custom field was corrected, customers were
+merged in ChartMogul) is recreated under the new one on its next event.
 """
 
 from __future__ import annotations
@@ -22,12 +27,20 @@ from tasksync.models.close import CloseLead
 @dataclass(frozen=True)
 class CustomerMatch:
     customer_uuid: str | None
-    rule: str  # cache | custom_field | external_id | email | created | none | ambiguous
+    rule: str  # cache | custom_field | external_id | email | created | link | none | ambiguous
     reason: str | None = None
 
     @property
     def found(self) -> bool:
         return self.customer_uuid is not None
+
+
+@dataclass(frozen=True)
+class LinkedCustomer:
+    """The customer a mirrored task is under, and the lead it was resolved for."""
+
+    customer_uuid: str
+    lead_id: str
 
 
 class CustomerResolver:
@@ -47,6 +60,19 @@ class CustomerResolver:
         match = self._match(lead)
         if match.customer_uuid:
             self.cache.put_customer(lead_id, match.customer_uuid, self.settings.customer_cache_ttl_seconds)
+        return match
+
+    def for_task(self, lead_id: str | None, linked: LinkedCustomer | None) -> CustomerMatch:
+        """The customer a task of ``lead_id`` belongs to now.
+
+        ``linked`` is the customer the task is mirrored under and the lead it was resolved for.
+        It is only a fallback: when the task is still on that lead and a fresh resolution finds
+        no (or several) customers, the task stays where it is rather than a live task parking
+        because a re-check failed. A task on another lead never keeps the old customer.
+        """
+        match = self.resolve(lead_id)
+        if not match.found and linked is not None and lead_id and linked.lead_id == lead_id:
+            return CustomerMatch(linked.customer_uuid, "link", match.reason)
         return match
 
     def forget(self, lead_id: str) -> None:

@@ -119,6 +119,14 @@ class LookupCache(Protocol):
     def put_user_email(self, user_id: str, email: str, ttl_seconds: int) -> None: ...
 
 
+class AssigneeRefusals(Protocol):
+    """Assignee emails ChartMogul refused, remembered for a while (DynamoDB with TTL)."""
+
+    def assignee_refusal(self, email: str) -> str | None: ...
+
+    def note_assignee_refusal(self, email: str, refusal: str, ttl_seconds: int) -> None: ...
+
+
 class LinkStore(Protocol):
     """TaskLinks and the claims on ChartMogul tasks, written with optimistic concurrency.
 

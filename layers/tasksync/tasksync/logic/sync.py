@@ -31,8 +31,9 @@ from tasksync.errors import (
 )
 from tasksync.logic.assignees import AssigneeResolver
 from tasksync.logic.completions import CompletionTimes
-from tasksync.logic.customers import CustomerResolver
+from tasksync.logic.customers import CustomerResolver, LinkedCustomer
 from tasksync.logic.orphans import find_orphan
+from tasksync.logic.parking import Parking
 from tasksync.logic.ports import ChartMogulApi, CloseApi, LinkStore
 from tasksync.logic.results import ApplyResult, Outcome
 from tasksync.logic.translate import task_fields
@@ -77,7 +78,10 @@ class TaskSync:
         self.clock = clock
         # Identifies this engine's creating leases (one per process is enough).
         self.owner = owner or uuid.uuid4().hex
-        self.completions = CompletionTimes(links=links, chartmogul=chartmogul, clock=clock)
+        self.parking = Parking(settings=settings, links=links, chartmogul=chartmogul, clock=clock)
+        self.completions = CompletionTimes(
+            links=links, chartmogul=chartmogul, clock=clock, recreate=self._recreate_gone
+        )
 
     # ================================================================== entry point
     def apply(self, event: CloseEvent) -> ApplyResult:
@@ -92,7 +96,7 @@ class TaskSync:
             task_id = event.close_task_id
             if task_id is None:
                 raise
-            result = self._park(
+            result = self.parking.park(
                 task_id, self.links.get(task_id), reason=f"permanent failure: {exc}", task_type=event.task_type
             )
         return replace(
@@ -109,10 +113,15 @@ class TaskSync:
             return ApplyResult(Outcome.IGNORED, task_id, reason=f"{event.object_type} {event.action} is not synced")
         if not task_id:
             return ApplyResult(Outcome.IGNORED, None, reason="the event names no task (object_id is empty)")
-        if event.task_type not in self.settings.task_types:
-            return ApplyResult(Outcome.IGNORED, task_id, reason=f"task type {event.task_type!r} is not in TASK_TYPES")
         link = self.links.get(task_id)
-        if event.action == "deleted":
+        # Close does not undelete: once a delete is pending, every event retries it. A task we
+        # mirrored is deleted from ChartMogul even if TASK_TYPES no longer names its type.
+        deleting = event.action == "deleted" or (link is not None and link.pending_delete)
+        if deleting and link is not None:
+            return self._delete(task_id, link)
+        if event.task_type not in self.settings.task_types:
+            return self.parking.ignored(task_id, link, f"task type {event.task_type!r} is not in TASK_TYPES")
+        if deleting:
             return self._delete(task_id, link)
         if link is not None and link.state is LinkState.DELETED:
             return ApplyResult(Outcome.SKIPPED_STALE, task_id, reason="the task was deleted (tombstone)")
@@ -127,7 +136,7 @@ class TaskSync:
                     return self._delete(task_id, link)
                 event_time = task.date_updated
         except InvalidInput as exc:
-            return self._park(task_id, link, reason=f"invalid Close task data: {exc}", task_type=event.task_type)
+            return self.parking.park(task_id, link, reason=f"invalid Close task data: {exc}", task_type=event.task_type)
         version = format_utc(task.date_updated)
         if link is not None and link.makes_stale(version):
             return ApplyResult(
@@ -137,28 +146,35 @@ class TaskSync:
                 reason=f"version {version} is not newer than the one applied",
             )
         if task.type not in self.settings.task_types:
-            return ApplyResult(Outcome.IGNORED, task_id, reason=f"task type {task.type!r} is not in TASK_TYPES")
+            return self.parking.ignored(task_id, link, f"task type {task.type!r} is not in TASK_TYPES")
         return self._upsert(task, link, version, event_time)
 
     # ================================================================== create / update
-    def _upsert(self, task: CloseTask, link: TaskLink | None, version: str, event_time: datetime) -> ApplyResult:
+    def _upsert(
+        self, task: CloseTask, link: TaskLink | None, version: str, event_time: datetime, *, gone: bool = False
+    ) -> ApplyResult:
+        """Make ChartMogul hold ``task``; ``gone`` says its ChartMogul task is known to be deleted."""
         now = self.clock()
         self._check_lease(link, now)
-        if link is not None and link.cm_task_uuid and link.lead_id == task.lead_id and link.customer_uuid:
-            customer_uuid: str = link.customer_uuid
-        else:
-            match = self.customers.resolve(task.lead_id)
-            if match.customer_uuid is None:
-                return self._park(task.id, link, reason=match.reason or "no customer", task=task, version=version)
-            customer_uuid = match.customer_uuid
-        assignee = self.assignees.chartmogul_assignee(task.assigned_to)
+        mirrored = link is not None and link.cm_task_uuid is not None
+        linked = (
+            LinkedCustomer(link.customer_uuid, link.lead_id)
+            if link is not None and mirrored and link.customer_uuid and link.lead_id
+            else None
+        )
+        # Every event asks (the cache answers within CUSTOMER_CACHE_TTL_SECONDS), so tasks
+        # follow their lead and its current match.
+        match = self.customers.for_task(task.lead_id, linked)
+        if match.customer_uuid is None:
+            return self.parking.park_unmatched(task, link, reason=match.reason or "no customer", version=version)
+        customer_uuid = match.customer_uuid
+        # Nobody to name and no DEFAULT_ASSIGNEE: a mirrored task keeps its assignee and syncs on.
+        kept = link.fields.assignee if link is not None and mirrored and link.fields else None
+        choice = self.assignees.choose(task.assigned_to, keep=kept)
+        assignee = choice.email
         if not assignee:
-            return self._park(
-                task.id,
-                link,
-                reason="the task has no assignee and DEFAULT_ASSIGNEE is not set",
-                task=task,
-                version=version,
+            return self.parking.park(
+                task.id, link, reason=choice.reason or "the task has no assignee", task=task, version=version
             )
         hint = self.links.completion_hint(task.id) if task.is_complete else None
         previous_fields = link.fields if link is not None else None
@@ -172,6 +188,8 @@ class TaskSync:
         desired = DesiredTask(task, customer_uuid, fields, version)
         if link is None or not link.cm_task_uuid:
             return self._create(desired, link)
+        if gone:
+            return self._recreate(desired, link, already_gone=True)
         if link.customer_uuid != customer_uuid:
             # ChartMogul cannot move a task to another customer (a lead merge or a task moved
             # to another lead): delete it and create it again under the new customer.
@@ -191,16 +209,23 @@ class TaskSync:
             try:
                 answer = self.chartmogul.update_task(task_uuid, changes)
             except AssigneeRejected as exc:
-                fallback = self._fallback_assignee(exc, fields)
-                if fallback is None:
+                # Never park a live task because of its assignee: without a fallback it keeps
+                # the assignee it has.
+                kept = link.fields.assignee if link.fields else None
+                instead = self.assignees.refused(fields.assignee, f"HTTP {exc.status}", keep=kept)
+                if instead.email is None:
                     raise
-                fields = fields.with_assignee(fallback)
+                fields = fields.with_assignee(instead.email)
                 changes = fields.changes_from(link.fields)
                 answer = self.chartmogul.update_task(task_uuid, changes) if changes else None
         except NotFound:
             return self._recreate(desired.with_fields(fields), link, already_gone=True)
         except PermanentApiError as exc:
-            return self._park(
+            if changes.get("completed_at", "unchanged") is None:
+                # UNVERIFIED upstream: ChartMogul may refuse a null completed_at outright (4xx).
+                # Like an ignored null, reopen the only sure way: create the task again, open.
+                return self._recreate(desired.with_fields(fields), link)
+            return self.parking.park(
                 desired.task.id, link, reason=_refusal("update", exc), task=desired.task, version=desired.version
             )
         if changes.get("completed_at", "unchanged") is None and not self._reopened(task_uuid, answer):
@@ -220,6 +245,14 @@ class TaskSync:
             return answer.completed_at is None
         # 304: either an earlier attempt already reopened it, or the null was ignored.
         return self.chartmogul.get_task(cm_task_uuid).completed_at is None
+
+    def _recreate_gone(self, task_id: str, link: TaskLink) -> ApplyResult:
+        """The ChartMogul task of an active link is gone: create it again from the task as Close has it."""
+        try:
+            task = self.close.get_task(task_id)
+        except NotFound:
+            return self._delete(task_id, link)
+        return self._upsert(task, link, format_utc(task.date_updated), task.date_updated, gone=True)
 
     def _recreate(self, desired: DesiredTask, link: TaskLink, *, already_gone: bool = False) -> ApplyResult:
         if link.cm_task_uuid is not None and not already_gone:
@@ -257,8 +290,12 @@ class TaskSync:
             lease = self.links.save(lease, lease.intending(fields=desired.fields, customer_uuid=desired.customer_uuid))
         try:
             created, fields = self._post(desired, lease)
+        except _Unassignable as nobody:
+            return self.parking.park(
+                desired.task.id, lease, reason=nobody.reason, task=desired.task, version=desired.version
+            )
         except PermanentApiError as exc:
-            return self._park(
+            return self.parking.park(
                 desired.task.id, lease, reason=_refusal("create", exc), task=desired.task, version=desired.version
             )
         saved = self._store_created(lease, desired, created, fields, release)
@@ -300,10 +337,11 @@ class TaskSync:
             try:
                 created = self.chartmogul.create_task(customer_uuid=desired.customer_uuid, fields=fields)
             except AssigneeRejected as exc:
-                fallback = self._fallback_assignee(exc, fields)
-                if fallback is None:
-                    raise
-                fields = fields.with_assignee(fallback)
+                # Remembered, so this user's next task goes straight to the fallback.
+                instead = self.assignees.refused(fields.assignee, f"HTTP {exc.status}")
+                if instead.email is None:
+                    raise _Unassignable(instead.reason or f"ChartMogul refused {fields.assignee}") from exc
+                fields = fields.with_assignee(instead.email)
                 created = self.chartmogul.create_task(customer_uuid=desired.customer_uuid, fields=fields)
         except OutcomeUnknown:
             self.links.save(lease, lease.released(maybe_created=True))
@@ -311,9 +349,10 @@ class TaskSync:
         except RetryableApiError:
             self.links.save(lease, lease.released(maybe_created=False))
             raise
-        except CustomerUnknown:
+        except (CustomerUnknown, NotFound):
+            # A 422 naming the customer, or a 404 for the POST (ChartMogul has no other object
+            # in it to miss): the cached customer was deleted or merged away. Look again next time.
             if desired.task.lead_id:
-                # The cached customer may have been deleted in ChartMogul: look again next time.
                 self.customers.forget(desired.task.lead_id)
             raise
         return created, fields
@@ -340,13 +379,6 @@ class TaskSync:
             now=self.clock(),
         )
 
-    def _fallback_assignee(self, exc: AssigneeRejected, fields: TaskFields) -> str | None:
-        """DEFAULT_ASSIGNEE when ChartMogul rejected our assignee (422) and it is not the default."""
-        fallback = self.assignees.fallback
-        if exc.status == 422 and fallback and fallback != fields.assignee:
-            return fallback
-        return None
-
     @staticmethod
     def _check_lease(link: TaskLink | None, now: float) -> None:
         if link is not None and link.lease_held(now):
@@ -368,35 +400,22 @@ class TaskSync:
         if target is not None:
             # False means it was already gone (404); UNVERIFIED whether ChartMogul answers 404
             # or 200 for a second DELETE, and both are fine here.
-            self.chartmogul.delete_task(target)
+            try:
+                self.chartmogul.delete_task(target)
+            except PermanentApiError as exc:
+                # E.g. a 401 during a key rotation. Remember that this is a delete, so that no
+                # late event of the task re-activates it; the parked retry deletes it again.
+                return self.parking.park_delete(link, reason=_refusal("delete", exc))
         self.links.save_with_claim(link, link.tombstoned(now), release=link.cm_task_uuid)
         return ApplyResult(Outcome.DELETED if target else Outcome.TOMBSTONED, task_id, target)
 
-    # ================================================================== park
-    def _park(
-        self,
-        task_id: str,
-        link: TaskLink | None,
-        *,
-        reason: str,
-        task: CloseTask | None = None,
-        task_type: str | None = None,
-        version: str | None = None,
-    ) -> ApplyResult:
-        """Keep the task for a later retry (reconciler) instead of dropping it."""
-        now = self.clock()
-        base = link or TaskLink.unseen(task_id)
-        parked = base.parked(
-            reason=reason,
-            now=now,
-            backoff_base=self.settings.park_retry_base_seconds,
-            backoff_max=self.settings.park_retry_max_seconds,
-            version=version,
-            lead_id=task.lead_id if task else base.lead_id,
-            task_type=task.type if task else task_type,
-        )
-        saved = self.links.save(link, parked)
-        return ApplyResult(Outcome.PARKED, task_id, saved.cm_task_uuid, reason=parked.parked_reason)
+
+class _Unassignable(Exception):
+    """ChartMogul refused the assignee of a new task and nobody else can be named."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 def _refusal(action: str, exc: PermanentApiError) -> str:

@@ -7,6 +7,9 @@ clears exactly the fields its state implies, so no caller assembles a state by h
     CREATING --released--> CREATING (no lease: the SQS retry may take it again)
     CREATING --intending--> CREATING (no orphan found: the lease describes the POST to send)
     any --parked--> PARKED --leased/activated--> ...
+    ACTIVE --withdrawn--> (no ChartMogul task: the task left its customer) --parked--> PARKED
+    any --delete_parked--> PARKED with a pending delete --tombstoned--> DELETED
+    PARKED --unparked--> PARKED out of the retry index (its retry was ignored)
     any --tombstoned--> DELETED (final)
     ACTIVE --completion_corrected--> ACTIVE
 
@@ -54,6 +57,9 @@ class TaskLink:
     parked_reason: str | None = None
     retry_at: float | None = None
     attempts: int = 0
+    # The Close task is deleted but the ChartMogul DELETE failed: every later event (the parked
+    # retry included) retries the delete, and none may bring the task back.
+    pending_delete: bool = False
     updated_at: float = 0.0
 
     @classmethod
@@ -171,6 +177,7 @@ class TaskLink:
             parked_reason=None,
             retry_at=None,
             attempts=0,
+            pending_delete=False,
             updated_at=now,
         )
 
@@ -208,6 +215,37 @@ class TaskLink:
             updated_at=now,
         )
 
+    def withdrawn(self, now: float) -> TaskLink:
+        """No ChartMogul task any more: it was deleted because the task left its customer.
+
+        The version and fields stay (the next create starts from them); the customer goes, so
+        nothing can be reused for a lead it was not resolved for.
+        """
+        return replace(self, cm_task_uuid=None, customer_uuid=None, updated_at=now)
+
+    def delete_parked(
+        self, *, reason: str, now: float, backoff_base: float, backoff_max: float, task_type: str | None
+    ) -> TaskLink:
+        """PARKED with a pending delete: retried until the ChartMogul task is gone."""
+        parked = self.parked(
+            reason=reason,
+            now=now,
+            backoff_base=backoff_base,
+            backoff_max=backoff_max,
+            version=None,
+            lead_id=self.lead_id,
+            task_type=task_type,
+        )
+        return replace(parked, pending_delete=True)
+
+    def unparked(self, *, reason: str, now: float) -> TaskLink:
+        """Still PARKED, but no longer retried: its retry was ignored (e.g. TASK_TYPES narrowed).
+
+        Leaving the ParkedIndex stops the reconciler re-driving it on every run; a later event
+        of the task, if it is synced again, picks it up like any parked task.
+        """
+        return replace(self, parked_reason=reason[:PARKED_REASON_MAX], retry_at=None, updated_at=now)
+
     def tombstoned(self, now: float) -> TaskLink:
         """DELETED for good: no ChartMogul task, no lease, nothing pending."""
         return replace(
@@ -216,6 +254,7 @@ class TaskLink:
             cm_task_uuid=None,
             parked_reason=None,
             retry_at=None,
+            pending_delete=False,
             updated_at=now,
         )
 
