@@ -14,8 +14,10 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
+from tasksync.catch_up import Budget
 from tasksync.dal.aws import aws_client
 from tasksync.dal.checkpoints import CheckpointStore, RunLock
+from tasksync.dal.dead_letters import DeadLetterQueue
 from tasksync.dal.queue import EventQueue
 from tasksync.dal.subscriptions import SubscriptionDirectory
 from tasksync.errors import InvalidInput
@@ -45,6 +47,7 @@ def get_reconciler() -> Reconciler:
             links=services.links,
             checkpoints=CheckpointStore(aws_client("dynamodb"), settings.state_table),
             queue=EventQueue(aws_client("sqs"), settings.queue_url),
+            poison=DeadLetterQueue(aws_client("sqs"), settings.dlq_url) if settings.dlq_url else None,
             subscriptions=subscriptions,
         )
     return _reconciler
@@ -52,7 +55,13 @@ def get_reconciler() -> Reconciler:
 
 def report_metrics(report: ReconcileReport) -> None:
     metrics.add_metric(name="ReconcileEventsSeen", unit=MetricUnit.Count, value=report.events_seen)
+    metrics.add_metric(name="ReconcileEventsAlreadyApplied", unit=MetricUnit.Count, value=report.events_already_applied)
     metrics.add_metric(name="ReconcileEventsEnqueued", unit=MetricUnit.Count, value=report.events_enqueued)
+    metrics.add_metric(name="ReconcileEventsPoisoned", unit=MetricUnit.Count, value=report.events_poisoned)
+    metrics.add_metric(name="ReconcileEventsRefetched", unit=MetricUnit.Count, value=report.events_refetched)
+    if report.checkpoint_age_seconds is not None:
+        # ReconcileStalledAlarm: no pass has completed for too long (or none has run at all).
+        metrics.add_metric(name="ReconcileCheckpointAge", unit=MetricUnit.Seconds, value=report.checkpoint_age_seconds)
     metrics.add_metric(name="ParkedRetried", unit=MetricUnit.Count, value=report.parked_retried)
     metrics.add_metric(name="Backfilled", unit=MetricUnit.Count, value=report.backfilled)
     metrics.add_metric(name="WebhookPaused", unit=MetricUnit.Count, value=len(report.paused_subscriptions))
@@ -72,7 +81,12 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         report = reconciler.backfill(day)
     else:
         # At most one scheduled pass at a time; the lease outlives the function's timeout.
-        report = reconciler.run(RunLock(aws_client("dynamodb"), reconciler.settings.state_table, "reconcile"), 330.0)
+        budget = Budget.for_lambda(
+            context.get_remaining_time_in_millis(), cap=reconciler.settings.reconcile_budget_seconds
+        )
+        report = reconciler.run(
+            RunLock(aws_client("dynamodb"), reconciler.settings.state_table, "reconcile"), 330.0, budget=budget
+        )
     report_metrics(report)
     for subscription_id in report.paused_subscriptions:
         logger.warning(

@@ -191,11 +191,6 @@ class FakeClose:
             ):
                 yield parsed
 
-    def iter_events(
-        self, *, object_type: str, action: str, date_updated_gte: datetime, limit: int = 50
-    ) -> Iterator[dict[str, Any]]:
-        raise NotImplementedError("the engine never reads the event log")
-
     def create_webhook(self, *, url: str, events: list[dict[str, str]]) -> CloseWebhookSubscription:
         raise NotImplementedError
 

@@ -253,6 +253,10 @@ def test_reconcile_enqueues_an_event_no_webhook_delivered(stack: LocalStack, cli
 
     status = json.loads(cli("--local", "status", "--json").out)
     assert set(status["checkpoints"]) == {f"{o}:{a}" for o, a in subscribed_pairs({"lead"})}
+    last = status["last_reconcile"]["last"]
+    assert (last["events_seen"], last["events_already_applied"], last["events_enqueued"]) == (1, 0, 1)
+    text = cli("--local", "status").out
+    assert "1 events seen, 0 already applied, 1 enqueued" in text
 
 
 # ---------------------------------------------------------------------------------- status / parked

@@ -62,6 +62,13 @@ def non_admin_sim() -> Iterator[CloseSimulator]:
         simulator.stop()
 
 
+def _events(client: CloseClient, **filters: Any) -> list[dict[str, Any]]:
+    """Every entry of the event-log scan, raw; each must have parsed."""
+    entries = [entry for page in client.event_pages(**filters) for entry in page.entries]
+    assert [entry.problem for entry in entries if entry.event is None] == []
+    return [entry.raw for entry in entries]
+
+
 def _raw_get(sim: CloseSimulator, path: str, **params: Any) -> requests.Response:
     return requests.get(f"{sim.url}{BASE_PATH}{path}", params=params, auth=(sim.api_key, ""), timeout=5)
 
@@ -180,13 +187,13 @@ def test_task_list_limit_above_100_is_refused(close_sim: CloseSimulator) -> None
 
 
 # ===================================================================== event log
-def test_iter_events_follows_cursors_newest_first(
+def test_event_pages_follow_cursors_newest_first(
     close_sim: CloseSimulator, close_client: CloseClient, demo: dict[str, str]
 ) -> None:
     since = datetime.now(UTC) - timedelta(minutes=5)
     created = [close_sim.create_task(lead_id=demo["initech"], text=f"T{n}")["id"] for n in range(61)]
 
-    events = list(close_client.iter_events(object_type="task.lead", action="created", date_updated_gte=since))
+    events = _events(close_client, object_type="task.lead", action="created", date_updated_gte=since)
 
     assert [e["object_id"] for e in events] == list(reversed(created))
     stamps = [e["date_updated"] for e in events]
@@ -201,7 +208,7 @@ def test_iter_events_follows_cursors_newest_first(
     assert calls[1].query["action"] == "created"
 
 
-def test_iter_events_respects_date_updated_gte(
+def test_event_pages_respect_date_updated_gte(
     close_sim: CloseSimulator, close_client: CloseClient, demo: dict[str, str]
 ) -> None:
     close_sim.create_task(lead_id=demo["acme"], text="Before")
@@ -209,7 +216,7 @@ def test_iter_events_respects_date_updated_gte(
     since = datetime.now(UTC) + timedelta(minutes=30)
     after = close_sim.create_task(lead_id=demo["acme"], text="After")["id"]
 
-    events = list(close_client.iter_events(object_type="task.lead", action="created", date_updated_gte=since))
+    events = _events(close_client, object_type="task.lead", action="created", date_updated_gte=since)
 
     assert [e["object_id"] for e in events] == [after]
 
@@ -281,9 +288,7 @@ def test_completing_reopening_and_deleting_log_closes_cascade(
     assert "+" not in close_sim.events[-1]["date_created"]
     assert deleted.date_created.tzinfo is not None
 
-    over_http = list(
-        close_client.iter_events(object_type="activity.task_completed", action="created", date_updated_gte=since)
-    )
+    over_http = _events(close_client, object_type="activity.task_completed", action="created", date_updated_gte=since)
     assert [e["data"]["task_id"] for e in over_http] == [task["id"]]
     assert close_sim.deleted_task_ids == {task["id"]}
 
@@ -325,19 +330,15 @@ def test_non_admin_key_sees_no_data_on_events_older_than_an_hour(non_admin_sim: 
     new = sim.create_task(lead_id=lead, text="New")["id"]
     client = _client_for(sim)
 
-    events = list(
-        client.iter_events(
-            object_type="task.lead", action="created", date_updated_gte=datetime.now(UTC) - timedelta(days=1)
-        )
+    events = _events(
+        client, object_type="task.lead", action="created", date_updated_gte=datetime.now(UTC) - timedelta(days=1)
     )
 
     assert [(e["object_id"], e["data"] is not None) for e in events] == [(new, True), (old, False)]
     # An admin key sees the data of the same old event.
     sim.admin = True
-    events = list(
-        client.iter_events(
-            object_type="task.lead", action="created", date_updated_gte=datetime.now(UTC) - timedelta(days=1)
-        )
+    events = _events(
+        client, object_type="task.lead", action="created", date_updated_gte=datetime.now(UTC) - timedelta(days=1)
     )
     assert all(e["data"] is not None for e in events)
 

@@ -329,11 +329,31 @@ def test_reconciler_recovers_an_event_whose_webhook_never_arrived(stack: Stack) 
     link = stack.links.get(task["id"])
     assert link is not None
     assert link.cm_task_uuid == mirrored["task_uuid"]
-    # A second pass finds the same event again; dedup and idempotency make it free.
-    stack.chartmogul.calls.clear()
+    # A second pass finds the same event again, sees it applied, and enqueues nothing.
+    again = load_handler("reconciler").lambda_handler(load_event("schedule-reconcile.json"), FakeLambdaContext())
+    assert (again["events_enqueued"], again["events_already_applied"]) == (0, again["events_seen"])
+    assert again["events_seen"] >= 1
+    assert stack.depth(stack.queue_url) == 0
+
+
+def test_a_reconcile_pass_emits_its_counts_and_checkpoint_age(
+    stack: Stack, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    stack.close.create_task(lead_id=F1_LEAD, text="counted", assigned_to=F1_USER, date="2025-03-01")
+    capsys.readouterr()
     load_handler("reconciler").lambda_handler(load_event("schedule-reconcile.json"), FakeLambdaContext())
-    stack.run_worker(load_handler("worker"), stack.receive())
-    assert [c.method for c in stack.chartmogul.calls if c.method != "GET"] == []
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    [emf] = [line for line in lines if "ReconcileEventsSeen" in line]  # (cold start has its own line)
+    assert (emf["ReconcileEventsSeen"], emf["ReconcileEventsAlreadyApplied"], emf["ReconcileEventsEnqueued"]) == (
+        [1.0],
+        [0.0],
+        [1.0],
+    )
+    assert 0 <= emf["ReconcileCheckpointAge"][0] < 30  # the pass just completed: a fresh checkpoint
+    # The log line (its stream is whichever stdout Powertools' logger was first given: read the record).
+    [finished] = [record for record in caplog.records if record.getMessage() == "reconcile finished"]
+    counts = tuple(getattr(finished, name) for name in ("events_seen", "events_already_applied", "events_enqueued"))
+    assert counts == (1, 0, 1)
 
 
 def test_parked_task_is_retried_and_synced_once_its_customer_appears(stack: Stack) -> None:

@@ -13,9 +13,11 @@ import uuid
 from collections.abc import Iterable
 from datetime import date
 
+from tasksync.catch_up import Budget
+from tasksync.dal.dead_letters import DeadLetterQueue
 from tasksync.dal.queue import EnqueueReport, EventQueue, QueuedEvent
 from tasksync.errors import NotFound
-from tasksync.reconciler import Reconciler, ReconcileReport
+from tasksync.reconciler import DEFAULT_BUDGET_SECONDS, Reconciler, ReconcileReport
 from tasksync_dev.cli.idempotency import EventIdempotencyRecords
 from tasksync_dev.cli.output import EXIT_FAILED, Progress, UsageError, one_line, print_json
 from tasksync_dev.cli.stack import Stack
@@ -43,6 +45,7 @@ def _reconciler(stack: Stack, progress: Progress) -> Reconciler:
         links=stack.links,
         checkpoints=stack.checkpoints,
         queue=CountedEventQueue(stack, progress),
+        poison=DeadLetterQueue(stack.sqs, stack.dlq_url),
         subscriptions=stack.signature_keys_if_any(),
     )
 
@@ -67,14 +70,20 @@ def backfill(stack: Stack, args: argparse.Namespace) -> int:
 
 def reconcile(stack: Stack, args: argparse.Namespace) -> int:
     progress = Progress("events enqueued")
-    report = _reconciler(stack, progress).run()
+    budget = Budget(args.budget or stack.settings.reconcile_budget_seconds or DEFAULT_BUDGET_SECONDS)
+    report = _reconciler(stack, progress).run(budget=budget)
     progress.done()
     if args.json:
         print_json(report.as_dict())
     else:
         print(f"events seen in Close's log: {report.events_seen}")
+        print(f"  already applied:          {report.events_already_applied}")
         print(f"events enqueued:            {report.events_enqueued}")
         print(f"parked tasks retried:       {report.parked_retried}")
+        for line in report.poisoned:
+            print(f"to the DLQ: {one_line(line, 300)}")
+        for line in report.deferred:
+            print(f"deferred to the next run: {line}")
         for subscription_id in report.paused_subscriptions:
             resumed = " (resumed)" if subscription_id in report.resumed_subscriptions else ""
             print(f"webhook subscription paused: {subscription_id}{resumed}")

@@ -116,7 +116,12 @@ def build_parser() -> CommandLineParser:
         commands, "backfill", catch_up.backfill, "enqueue every Close task updated since a date", parents
     )
     backfill.add_argument("--since", type=_date, required=True, metavar="YYYY-MM-DD")
-    _command(commands, "reconcile", catch_up.reconcile, "run one reconciliation now", parents, json_output=True)
+    reconcile = _command(
+        commands, "reconcile", catch_up.reconcile, "run one reconciliation now", parents, json_output=True
+    )
+    reconcile.add_argument(
+        "--budget", type=_positive, default=None, metavar="SECONDS", help="stop after this long (default 240)"
+    )
     _command(commands, "status", status.status, "links, queue depths and checkpoints", parents, json_output=True)
     _command(commands, "parked", status.parked, "list parked tasks", parents, json_output=True)
     replay = _command(commands, "replay", catch_up.replay, "apply one Close event again", parents)

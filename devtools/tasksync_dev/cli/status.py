@@ -11,6 +11,7 @@ from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
+from tasksync.dal.checkpoints import RunRecord
 from tasksync.dal.links import LinkState, TaskLink
 from tasksync_dev.cli.dlq import depth
 from tasksync_dev.cli.output import Progress, one_line, print_json, print_table
@@ -60,6 +61,7 @@ def collect(stack: Stack) -> dict[str, Any]:
         "refused_assignees": {
             r.email: r.refusal for r in sorted(stack.cache.refused_assignees(), key=lambda r: r.email)
         },
+        "last_reconcile": RunRecord(stack.dynamodb, stack.settings.state_table).read(),
     }
 
 
@@ -77,6 +79,15 @@ def status(stack: Stack, args: argparse.Namespace) -> int:
         print(f"  refused assignee {email} ({one_line(refusal, 160)}): map it in ASSIGNEE_MAP")
     for name, label in (("queue", "event queue"), ("dlq", "dead-letter queue")):
         print(f"{label}: {report[name]['waiting']} waiting, {report[name]['in_flight']} in flight")
+    run = report["last_reconcile"]
+    if run:
+        last = run["last"]
+        print(
+            f"last reconcile pass: {last.get('finished_at')}: {last.get('events_seen', 0)} events seen, "
+            f"{last.get('events_already_applied', 0)} already applied, {last.get('events_enqueued', 0)} enqueued, "
+            f"{last.get('events_poisoned', 0)} to the DLQ, {last.get('failures', 0)} failures"
+            f"{'' if last.get('caught_up') else ' (not caught up yet)'} ({run['runs']} passes so far)"
+        )
     if not report["checkpoints"]:
         print("reconciler checkpoints: none yet (the reconciler has not run)")
     else:

@@ -77,6 +77,9 @@ class SyncSettings(BaseModel):
     # A failed SQS record becomes visible again after a capped exponential backoff with jitter.
     retry_base_seconds: int = Field(default=5, ge=0, alias="RETRY_BASE_SECONDS")
     retry_max_seconds: int = Field(default=900, ge=0, le=43200, alias="RETRY_MAX_SECONDS")
+    # Longest a reconciler pass may run (local runner, CLI); in Lambda the function's remaining
+    # time, less a margin, bounds it as well.
+    reconcile_budget_seconds: float | None = Field(default=None, gt=0, alias="RECONCILE_BUDGET_SECONDS")
 
     @field_validator("task_types", mode="before")
     @classmethod

@@ -1,9 +1,10 @@
 """The reconciler: the safety net under the webhooks.
 
 Webhooks get lost (a receiver outage, a paused subscription, a signature window missed), so on
-a schedule we read Close's event log and enqueue every task event again: the queue's dedup and
-the worker's idempotency make a repeat free, and a missed one is now delivered. We also re-drive
-parked tasks whose backoff has elapsed, watch the webhook subscription, and run backfills.
+a schedule we replay Close's event log (`tasksync.catch_up`: oldest first, in checkpointed
+slices, enqueuing only what the worker has not applied yet). We also re-drive parked tasks
+whose backoff has elapsed, watch the webhook subscription, and run backfills. Every phase is
+isolated from the others, and a run stops by itself before its time is up.
 """
 
 from __future__ import annotations
@@ -12,27 +13,37 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
+from tasksync.catch_up import (
+    AppliedState,
+    Budget,
+    CatchUp,
+    CatchUpTally,
+    Checkpoints,
+    Enqueuer,
+    EventLog,
+    OutOfTime,
+    PairScan,
+    PoisonSink,
+)
 from tasksync.config import SyncSettings
-from tasksync.dal.checkpoints import CheckpointStore, RunLock
-from tasksync.dal.links import TaskLinkStore
-from tasksync.dal.queue import EnqueueReport, EventQueue, QueuedEvent
-from tasksync.errors import ApiError, InvalidInput, NotFound
-from tasksync.logic.ports import CloseApi
+from tasksync.dal.checkpoints import RunLock
+from tasksync.dal.queue import EnqueueReport, QueuedEvent
+from tasksync.errors import ApiError, InvalidInput, NotFound, RateLimited
 from tasksync.models.close import (
     TASK_COMPLETED_ACTIVITY,
+    CloseTask,
+    CloseWebhookSubscription,
     refetch_event,
     task_snapshot_event,
 )
+from tasksync.models.link import TaskLink
 
-# Close: "To avoid missing recent events when paginating, we recommend to scan the latest five
-# minutes of events." Every scan starts this long before the stored checkpoint.
-OVERLAP = timedelta(minutes=5)
-# With no checkpoint yet (first run), look this far back.
-FIRST_SCAN = timedelta(hours=1)
 TASK_ACTIONS = ("created", "updated", "completed", "deleted")
+# A run with no budget given (the CLI without --budget) stops after this long.
+DEFAULT_BUDGET_SECONDS = 240.0
 
 
 def subscribed_pairs(task_types: Iterable[str]) -> list[tuple[str, str]]:
@@ -46,28 +57,76 @@ class SubscriptionIds(Protocol):
     def subscription_ids(self) -> list[str]: ...
 
 
+class CloseSource(EventLog, Protocol):
+    """The parts of Close the reconciler reads (`tasksync.dal.close_api.CloseClient`)."""
+
+    def iter_tasks(
+        self, *, task_types: frozenset[str], date_updated_gte: datetime | None = None, limit: int = 100
+    ) -> Iterator[CloseTask]: ...
+
+    def get_webhook(self, subscription_id: str) -> CloseWebhookSubscription: ...
+
+    def update_webhook(self, subscription_id: str, **changes: Any) -> CloseWebhookSubscription: ...
+
+
+class LinkReader(AppliedState, Protocol):
+    def parked_due(self, now: float, limit: int = 100) -> Iterator[TaskLink]: ...
+
+
+class RunLog(Checkpoints, Protocol):
+    """The checkpoint store, plus the record of the last run that `tasksync status` shows."""
+
+    def record_run(self, summary: dict[str, Any], finished_at: datetime) -> None: ...
+
+
+# The counters of a run, as they appear in the report, the log line, the metrics and the run record.
+COUNTERS = (
+    "events_seen",
+    "events_already_applied",
+    "events_enqueued",
+    "events_invalid",
+    "events_poisoned",
+    "events_refetched",
+    "parked_retried",
+    "backfilled",
+)
+
+
 @dataclass
-class ReconcileReport:
-    events_seen: int = 0
-    events_enqueued: int = 0
+class ReconcileReport(CatchUpTally):
     parked_retried: int = 0
     backfilled: int = 0
     paused_subscriptions: list[str] = field(default_factory=list)
     resumed_subscriptions: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
-    checkpoints: dict[str, str] = field(default_factory=dict)
+    # Pairs that stopped cleanly before reaching now (budget spent, Close rate limit): next run.
+    deferred: list[str] = field(default_factory=list)
+    checkpoints: dict[str, str] = field(default_factory=dict)  # the ones this run moved
+    newest_checkpoint: datetime | None = None
+    checkpoint_age_seconds: float | None = None
     skipped: str | None = None
+
+    @property
+    def caught_up(self) -> bool:
+        return not self.deferred and not self.failures and self.skipped is None
+
+    def counts(self) -> dict[str, int]:
+        return {name: int(getattr(self, name)) for name in COUNTERS}
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "events_seen": self.events_seen,
-            "events_enqueued": self.events_enqueued,
-            "parked_retried": self.parked_retried,
-            "backfilled": self.backfilled,
+            **self.counts(),
+            "slices": self.slices,
+            "read_units": round(self.read_units, 2),
             "paused_subscriptions": self.paused_subscriptions,
             "resumed_subscriptions": self.resumed_subscriptions,
             "failures": self.failures[:20],
+            "poisoned": self.poisoned[:20],
+            "deferred": self.deferred,
+            "caught_up": self.caught_up,
             "checkpoints": self.checkpoints,
+            "newest_checkpoint": self.newest_checkpoint.isoformat() if self.newest_checkpoint else None,
+            "checkpoint_age_seconds": self.checkpoint_age_seconds,
             "skipped": self.skipped,
         }
 
@@ -77,12 +136,14 @@ class Reconciler:
         self,
         *,
         settings: SyncSettings,
-        close: CloseApi,
-        links: TaskLinkStore,
-        checkpoints: CheckpointStore,
-        queue: EventQueue,
+        close: CloseSource,
+        links: LinkReader,
+        checkpoints: RunLog,
+        queue: Enqueuer,
+        poison: PoisonSink | None = None,
         subscriptions: SubscriptionIds | None = None,
         clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.settings = settings
         self.close = close
@@ -91,51 +152,104 @@ class Reconciler:
         self.queue = queue
         self.subscriptions = subscriptions
         self.clock = clock
+        self.catch_up_scanner = CatchUp(
+            log=close, applied=links, checkpoints=checkpoints, queue=queue, poison=poison, sleep=sleep
+        )
 
-    def run(self, lock: RunLock | None = None, lock_seconds: float = 300.0) -> ReconcileReport:
-        """One scheduled pass: catch up, retry parked tasks, check the subscription.
+    def run(
+        self, lock: RunLock | None = None, lock_seconds: float = 300.0, budget: Budget | None = None
+    ) -> ReconcileReport:
+        """One scheduled pass: check the subscription, retry parked tasks, catch up.
 
-        With a ``lock``, a pass that finds another one still running skips itself.
+        Each phase (and each pair of the catch-up) is isolated: a failure is reported and the
+        others still run. The catch-up stops by itself when ``budget`` is spent. With a
+        ``lock``, a pass that finds another one still running skips itself.
         """
         report = ReconcileReport()
+        budget = budget or Budget(DEFAULT_BUDGET_SECONDS)
         owner = uuid.uuid4().hex
         if lock is not None and not lock.acquire(owner, lock_seconds):
             report.skipped = "another reconciler run is in progress"
             return report
         try:
-            self.catch_up(report)
-            self.retry_parked(report)
-            self.check_subscriptions(report)
+            # The short phases first: the catch-up may use the rest of the budget.
+            self._isolated(report, "subscription check", lambda: self.check_subscriptions(report))
+            self._isolated(report, "parked retry", lambda: self.retry_parked(report))
+            self.catch_up(report, budget)
         finally:
             if lock is not None:
                 lock.release(owner)
+        self._isolated(report, "run record", lambda: self._record(report))
         return report
 
-    # ------------------------------------------------------------------ catch-up
-    def catch_up(self, report: ReconcileReport) -> None:
-        for object_type, action in subscribed_pairs(self.settings.task_types):
-            started = datetime.fromtimestamp(self.clock(), UTC)
-            checkpoint = self.checkpoints.get(object_type, action)
-            since = (checkpoint - OVERLAP) if checkpoint else started - FIRST_SCAN
-            events = list(self._events(object_type, action, since, report))
-            report.events_seen += len(events)
-            sent = self._enqueue(events, report)
-            if sent.ok:
-                # Everything up to the scan's start is now queued; the next scan overlaps it.
-                self.checkpoints.advance(object_type, action, started)
-                report.checkpoints[f"{object_type}:{action}"] = started.isoformat()
+    @staticmethod
+    def _isolated(report: ReconcileReport, phase: str, action: Callable[[], None]) -> None:
+        try:
+            action()
+        except Exception as exc:  # the isolation boundary: reported, and the run goes on
+            report.failures.append(f"{phase}: {type(exc).__name__}: {exc}")
 
-    def _events(self, object_type: str, action: str, since: datetime, report: ReconcileReport) -> Iterator[QueuedEvent]:
-        for raw in self.close.iter_events(object_type=object_type, action=action, date_updated_gte=since):
+    def _record(self, report: ReconcileReport) -> None:
+        finished = datetime.fromtimestamp(self.clock(), UTC)
+        if report.newest_checkpoint is not None:
+            report.checkpoint_age_seconds = round((finished - report.newest_checkpoint).total_seconds(), 3)
+        summary: dict[str, Any] = {
+            **report.counts(),
+            "failures": len(report.failures),
+            "deferred": len(report.deferred),
+            "caught_up": report.caught_up,
+        }
+        self.checkpoints.record_run(summary, finished)
+
+    # ------------------------------------------------------------------ catch-up
+    def catch_up(self, report: ReconcileReport, budget: Budget) -> None:
+        """Replay the event log of every pair, one slice per pair in turn, until now or out of time."""
+        now = datetime.fromtimestamp(self.clock(), UTC)
+        scans: list[PairScan] = []
+        for object_type, action in subscribed_pairs(self.settings.task_types):
             try:
-                yield QueuedEvent.from_raw(raw)
-            except InvalidInput as exc:
-                report.failures.append(f"event {raw.get('id')}: {exc}")
+                scans.append(self.catch_up_scanner.begin(object_type, action, now))
+            except Exception as exc:  # one pair's failure must not stop the others
+                report.failures.append(f"catch-up {object_type}:{action}: {type(exc).__name__}: {exc}")
+        tallies = {scan.name: CatchUpTally() for scan in scans}
+        active = list(scans)
+        try:
+            # Rounds: every pair moves a slice per round, the one furthest behind first, so a
+            # backlog in one pair never starves the others, in this run or across runs.
+            while active:
+                for scan in sorted(active, key=lambda scan: scan.start):
+                    if not self._step(scan, tallies[scan.name], budget, report) or scan.done:
+                        active.remove(scan)
+        except OutOfTime:
+            report.deferred += [f"{scan.name}: out of time; resumes from {scan.start.isoformat()}" for scan in active]
+        finally:
+            for scan in scans:
+                report.add(tallies[scan.name])
+                if scan.advanced and scan.checkpoint is not None:
+                    report.checkpoints[scan.name] = scan.checkpoint.isoformat()
+            known = [scan.checkpoint for scan in scans if scan.checkpoint is not None]
+            report.newest_checkpoint = max(known) if known else None
+
+    def _step(self, scan: PairScan, tally: CatchUpTally, budget: Budget, report: ReconcileReport) -> bool:
+        """One slice of one pair; False when the pair stops for this run."""
+        try:
+            self.catch_up_scanner.step(scan, tally, budget)
+        except OutOfTime:
+            raise
+        except RateLimited as exc:
+            report.deferred.append(
+                f"{scan.name}: Close asked to wait {exc.retry_after}s (beyond this run's budget, or once too often);"
+                " resumes next run"
+            )
+            return False
+        except Exception as exc:  # one pair's failure must not stop the others
+            report.failures.append(f"catch-up {scan.name}: {type(exc).__name__}: {exc}")
+            return False
+        return True
 
     def _enqueue(self, events: list[QueuedEvent], report: ReconcileReport) -> EnqueueReport:
-        # The log lists newest first; the queue wants each task's versions oldest first.
-        sent = self.queue.enqueue_many(reversed(events))
-        report.events_enqueued += len(sent.sent)
+        # The caller lists each task's events oldest first, and counts what was sent.
+        sent = self.queue.enqueue_many(events)
         report.failures += [f"enqueue {f.event_id}: {f.code} {f.message}" for f in sent.failures]
         return sent
 
@@ -184,15 +298,21 @@ class Reconciler:
     def backfill(self, since: date, report: ReconcileReport | None = None) -> ReconcileReport:
         """Enqueue a snapshot event for every Close task updated since ``since``."""
         report = report or ReconcileReport()
+        self._isolated(report, "backfill", lambda: self._backfill(since, report))
+        return report
+
+    def _backfill(self, since: date, report: ReconcileReport) -> None:
         start = datetime(since.year, since.month, since.day, tzinfo=UTC)
         batch: list[QueuedEvent] = []
-        for task in self.close.iter_tasks(task_types=self.settings.task_types, date_updated_gte=start):
-            try:
-                batch.append(QueuedEvent.from_raw(task_snapshot_event(task)))
-            except InvalidInput as exc:
-                report.failures.append(f"task {task.id}: {exc}")
-            if len(batch) >= 100:
-                report.backfilled += len(self._enqueue(batch, report).sent)
-                batch = []
-        report.backfilled += len(self._enqueue(batch, report).sent)
-        return report
+        try:
+            for task in self.close.iter_tasks(task_types=self.settings.task_types, date_updated_gte=start):
+                try:
+                    batch.append(QueuedEvent.from_raw(task_snapshot_event(task)))
+                except InvalidInput as exc:
+                    report.failures.append(f"task {task.id}: {exc}")
+                if len(batch) >= 100:
+                    report.backfilled += len(self._enqueue(batch, report).sent)
+                    batch = []
+        finally:
+            # What was read before a failure still goes out.
+            report.backfilled += len(self._enqueue(batch, report).sent)

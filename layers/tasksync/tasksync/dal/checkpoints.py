@@ -9,10 +9,11 @@ reconciler runs that overlap (a slow one and the next scheduled one) cannot drag
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
@@ -79,6 +80,10 @@ class CheckpointStore:
             raise
         return True
 
+    def record_run(self, summary: dict[str, Any], finished_at: datetime) -> None:
+        """Keep what a run did for `tasksync status` (see `RunRecord`)."""
+        RunRecord(self.client, self.table_name).record(summary, finished_at)
+
     def all(self) -> dict[tuple[str, str], datetime]:
         """Every checkpoint, keyed by (object_type, action), for the CLI's status.
 
@@ -100,6 +105,51 @@ class CheckpointStore:
             for item in page.get("Items", []):
                 found[(item["object_type"]["S"], item["action"]["S"])] = _parse(item["checkpoint"]["S"])
         return found
+
+
+RUN_RECORD_PK = "run#reconcile"
+
+
+class RunRecord:
+    """The last reconciler run (`tasksync status`), plus running totals since the first run.
+
+    One item, `run#reconcile`: ``last`` is overwritten by every run, the ``total_*`` counters are
+    added to atomically (ADD), so two overlapping runs never lose each other's counts.
+    """
+
+    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
+        self.client = client
+        self.table_name = table_name
+
+    def record(self, summary: dict[str, Any], finished_at: datetime) -> None:
+        counters = {
+            name: value for name, value in summary.items() if isinstance(value, int) and not isinstance(value, bool)
+        }
+        names = {"#last": "last", "#runs": "runs", **{f"#t{i}": f"total_{name}" for i, name in enumerate(counters)}}
+        values: dict[str, Any] = {
+            ":last": {"S": json.dumps({**summary, "finished_at": format_utc(finished_at)}, sort_keys=True)},
+            ":one": {"N": "1"},
+            **{f":t{i}": {"N": str(value)} for i, value in enumerate(counters.values())},
+        }
+        adds = ", ".join(["#runs :one", *(f"#t{i} :t{i}" for i in range(len(counters)))])
+        self.client.update_item(
+            TableName=self.table_name,
+            Key={"pk": {"S": RUN_RECORD_PK}},
+            UpdateExpression=f"SET #last = :last ADD {adds}",
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+        )
+
+    def read(self) -> dict[str, Any] | None:
+        """``{"last": {...}, "runs": n, "totals": {counter: n}}``, or None before the first run."""
+        item = self.client.get_item(
+            TableName=self.table_name, Key={"pk": {"S": RUN_RECORD_PK}}, ConsistentRead=True
+        ).get("Item")
+        if not item:
+            return None
+        totals = {name[len("total_") :]: int(value["N"]) for name, value in item.items() if name.startswith("total_")}
+        last = json.loads(item["last"]["S"]) if "last" in item else {}
+        return {"last": last, "runs": int(item.get("runs", {}).get("N", "0")), "totals": totals}
 
 
 class RunLock:

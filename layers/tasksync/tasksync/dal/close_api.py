@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -82,6 +83,35 @@ def _list(value: Any, where: str) -> list[Any]:
     if not isinstance(value, list):
         raise InvalidInput(where, "must be a list")
     return value
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    """One event-log entry as Close sent it, and either its parsed event or why it has none."""
+
+    raw: Any
+    event: CloseEvent | None
+    problem: str | None = None
+
+    @property
+    def entry_id(self) -> str | None:
+        """The entry's `id` when it has a usable one (for reports on invalid entries)."""
+        value = self.raw.get("id") if isinstance(self.raw, dict) else None
+        return value if isinstance(value, str) and value else None
+
+
+@dataclass(frozen=True)
+class EventPage:
+    number: int  # 1 for the first page of a scan
+    entries: list[LogEntry]
+    more: bool  # Close gave a cursor to a next page
+
+
+def _log_entry(item: Any, where: str) -> LogEntry:
+    try:
+        return LogEntry(item, parse_model(CloseEvent, item, where))
+    except InvalidInput as exc:
+        return LogEntry(item, None, str(exc))
 
 
 class CloseClient(JsonApiClient):
@@ -177,9 +207,22 @@ class CloseClient(JsonApiClient):
             skip += len(page)
 
     # ----------------------------------------------------------------- event log
-    def iter_events(
-        self, *, object_type: str, action: str, date_updated_gte: datetime, limit: int = 50
-    ) -> Iterator[dict[str, Any]]:
+    def event_pages(
+        self,
+        *,
+        object_type: str,
+        action: str,
+        date_updated_gte: datetime,
+        date_updated_lte: datetime | None = None,
+        limit: int = EVENT_PAGE_MAX,
+    ) -> Iterator[EventPage]:
+        """The event log between two `date_updated` bounds, one page per request, newest first.
+
+        Each entry is parsed on its own: a malformed entry comes back as a `LogEntry` with its
+        problem, so that one bad entry never hides the others. A page that is malformed as a
+        whole (no `data` list, a bad cursor) raises InvalidInput; HTTP failures raise the typed
+        errors of `tasksync.errors`, after the pages before them were yielded.
+        """
         # Close: "you still need to supply any other filters (except for `date_updated`) that
         # were used in the previous query". We keep date_updated too: it is harmless and
         # bounds the scan should a cursor ever be ignored.
@@ -189,20 +232,23 @@ class CloseClient(JsonApiClient):
             "date_updated__gte": _iso(date_updated_gte),
             "_limit": min(max(limit, 1), EVENT_PAGE_MAX),
         }
+        if date_updated_lte is not None:
+            params["date_updated__lte"] = _iso(date_updated_lte)
         seen_cursors: set[str] = set()
         cursor: str | None = None
+        number = 0
         while True:
             page_params = {**params, "_cursor": cursor} if cursor else params
             body = self._get_object("/event/", "close.events", page_params)
             page = _list(body.get("data"), "close.events.data")
-            for index, item in enumerate(page):
-                parse_model(CloseEvent, item, f"close.events.data.{index}")
-                yield item
+            number += 1
             next_cursor = body.get("cursor_next")
+            if next_cursor is not None and not isinstance(next_cursor, str):
+                raise InvalidInput("close.events.cursor_next", "must be a string or null")
+            more = bool(next_cursor and page)
+            yield EventPage(number, [_log_entry(item, f"close.events.data.{i}") for i, item in enumerate(page)], more)
             if not next_cursor or not page:
                 return
-            if not isinstance(next_cursor, str):
-                raise InvalidInput("close.events.cursor_next", "must be a string or null")
             if next_cursor in seen_cursors:
                 # A cursor that comes back would page forever.
                 raise InvalidInput("close.events.cursor_next", "repeats an earlier cursor")
@@ -251,4 +297,4 @@ if TYPE_CHECKING:
         return client
 
 
-__all__ = ["CloseClient", "parse_rate_limit_wait"]
+__all__ = ["CloseClient", "EventPage", "LogEntry", "parse_rate_limit_wait"]

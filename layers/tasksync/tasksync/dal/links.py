@@ -10,7 +10,7 @@ task, so one ChartMogul task is never adopted by two Close tasks.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
@@ -284,5 +284,51 @@ class TaskLinkStore:
             if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
                 raise
 
+    # ------------------------------------------------------------------ batch read (reconciler)
+    def applied_marks(self, close_task_ids: list[str], completion_task_ids: list[str]) -> AppliedMarks:
+        """The links and completion hints of up to 50 + 50 tasks in one BatchGetItem.
 
-__all__ = ["LinkState", "TaskLink", "TaskLinkStore"]
+        Eventually consistent on purpose: the reconciler only uses this to skip events the worker
+        has already applied, and a stale answer merely lets an event through that the worker then
+        skips itself. Keys DynamoDB leaves unprocessed (throttling) are asked for again, a few
+        times; whatever is still missing after that reads as "no link" (safe, as above).
+        """
+        keys = [_key(task_id) for task_id in dict.fromkeys(close_task_ids)]
+        keys += [{"pk": {"S": f"completion#{task_id}"}} for task_id in dict.fromkeys(completion_task_ids)]
+        if len(keys) > _BATCH_GET_MAX_KEYS:
+            raise ValueError(f"at most {_BATCH_GET_MAX_KEYS} keys per BatchGetItem, got {len(keys)}")
+        marks = AppliedMarks(links={}, completions={}, read_units=0.0)
+        request: dict[str, Any] = {self.table_name: {"Keys": keys, "ConsistentRead": False}}
+        for _ in range(_BATCH_GET_ATTEMPTS):
+            if not keys:
+                break
+            self.reads += 1
+            answer = self.client.batch_get_item(RequestItems=request, ReturnConsumedCapacity="TOTAL")
+            marks.read_units += sum(float(c.get("CapacityUnits", 0.0)) for c in answer.get("ConsumedCapacity", []))
+            for item in answer.get("Responses", {}).get(self.table_name, []):
+                pk = str(item["pk"]["S"])
+                if pk.startswith("task#"):
+                    link = _from_item(item)
+                    marks.links[link.close_task_id] = link
+                elif pk.startswith("completion#") and "activity_date" in item:
+                    marks.completions[pk[len("completion#") :]] = str(item["activity_date"]["S"])
+            request = dict(answer.get("UnprocessedKeys") or {})
+            keys = request.get(self.table_name, {}).get("Keys", [])
+        return marks
+
+
+# One BatchGetItem takes at most 100 keys: a 50-event page's tasks plus their completion hints.
+_BATCH_GET_MAX_KEYS = 100
+_BATCH_GET_ATTEMPTS = 3
+
+
+@dataclass
+class AppliedMarks:
+    """What the worker has applied for some tasks: their links, and completion-hint dates."""
+
+    links: dict[str, TaskLink]
+    completions: dict[str, str]  # close task id -> activity_date
+    read_units: float  # as DynamoDB reported them (ReturnConsumedCapacity)
+
+
+__all__ = ["AppliedMarks", "LinkState", "TaskLink", "TaskLinkStore"]

@@ -36,12 +36,6 @@ class CloseApi(Protocol):
         """The lead with its contacts' emails and custom fields."""
         ...
 
-    def iter_events(
-        self, *, object_type: str, action: str, date_updated_gte: datetime, limit: int = 50
-    ) -> Iterator[dict[str, Any]]:
-        """Event-log entries (newest first), following `cursor_next` until exhausted."""
-        ...
-
     def iter_tasks(
         self, *, task_types: frozenset[str], date_updated_gte: datetime | None = None, limit: int = 100
     ) -> Iterator[CloseTask]:
