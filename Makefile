@@ -103,6 +103,8 @@ test: setup lint typecheck sam-validate security
 	TASKSYNC_IAM_COVERAGE=required $(BIN)/pytest -q -p no:cacheprovider tests
 	$(MAKE) sam-build
 
+# `make run SYNC_COMPLETION_BACK=true` writes ChartMogul completions back to the sandbox Close.
+run: export SYNC_COMPLETION_BACK ?= false
 run: $(VENV)/.installed $(DYNAMODB_LOCAL)
 	$(BIN)/python -m tasksync_dev.local
 

@@ -20,7 +20,9 @@ from tasksync.dal.checkpoints import CheckpointStore, RunLock
 from tasksync.dal.dead_letters import DeadLetterQueue
 from tasksync.dal.queue import EventQueue
 from tasksync.dal.subscriptions import SubscriptionDirectory
+from tasksync.dal.syncback_ledger import SyncBackLedger
 from tasksync.errors import InvalidInput
+from tasksync.logic.syncback import SyncBack, SyncBackReport
 from tasksync.reconciler import Reconciler, ReconcileReport
 from tasksync.wiring import reconciler_services_from_environment
 
@@ -41,6 +43,18 @@ def get_reconciler() -> Reconciler:
             raise InvalidInput("QUEUE_URL", "is not set")
         # The ids alone, never the signature-keys secret: the reconciler holds no grant on it.
         subscriptions = SubscriptionDirectory(aws_client("dynamodb"), settings.state_table)
+        # Wiring builds a ChartMogul client (and reads its key) only when the sync-back is on.
+        sync_back = (
+            SyncBack(
+                close=services.close,
+                chartmogul=services.chartmogul,
+                links=services.links,
+                ledger=SyncBackLedger(aws_client("dynamodb"), settings.state_table),
+                every_passes=settings.sync_back_every_passes,
+            )
+            if services.chartmogul is not None
+            else None
+        )
         _reconciler = Reconciler(
             settings=settings,
             close=services.close,
@@ -49,6 +63,7 @@ def get_reconciler() -> Reconciler:
             queue=EventQueue(aws_client("sqs"), settings.queue_url),
             poison=DeadLetterQueue(aws_client("sqs"), settings.dlq_url) if settings.dlq_url else None,
             subscriptions=subscriptions,
+            sync_back=sync_back,
         )
     return _reconciler
 
@@ -66,6 +81,26 @@ def report_metrics(report: ReconcileReport) -> None:
     metrics.add_metric(name="Backfilled", unit=MetricUnit.Count, value=report.backfilled)
     metrics.add_metric(name="WebhookPaused", unit=MetricUnit.Count, value=len(report.paused_subscriptions))
     metrics.add_metric(name="ReconcileFailures", unit=MetricUnit.Count, value=len(report.failures))
+    if report.sync_back is not None:
+        report_sync_back(report.sync_back)
+
+
+def report_sync_back(sync_back: SyncBackReport) -> None:
+    """Metrics for the pass, and one log line per write it made."""
+    for name, value in (
+        ("SyncBackChecked", sync_back.checked),
+        ("SyncBackCompletions", sync_back.completions_written),
+        ("SyncBackReopenings", sync_back.reopenings_written),
+        ("SyncBackChartMogulAligned", sync_back.chartmogul_aligned),
+        ("SyncBackConflicts", sync_back.conflicts),
+        ("SyncBackDeletedInChartMogul", len(sync_back.deleted_in_chartmogul)),
+        ("SyncBackChartMogulCalls", sync_back.chartmogul_calls),
+    ):
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+    for write in sync_back.writes:
+        logger.info("completion synced back", extra=write.as_dict())
+    if sync_back.close_write_refused:
+        logger.warning("the Close API key cannot write tasks", extra={"detail": sync_back.close_write_refused})
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -12,7 +12,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from tests.bench import api_economy, cold_start, cost, latency, receiver_overhead, reconcile, throughput
+from tests.bench import api_economy, cold_start, cost, latency, receiver_overhead, reconcile, syncback, throughput
 from tests.bench.machine import machine_summary
 from tests.bench.report import BenchResult, plain_table, results_table, write_generated_block
 from tests.bench.world import dynamodb_local
@@ -50,6 +50,7 @@ def main() -> int:
         _step(f"throughput (backfill of {sizes['backfill_tasks']} tasks at ChartMogul's 40 requests/s)")
         sections.append(("Throughput ceiling", throughput.run(endpoint, tasks=sizes["backfill_tasks"])))
         sections.append(("Reconciler", reconcile.run(endpoint)))
+        sections.append(("Sync-back", syncback.run(endpoint)))
     _step("end-to-end latency (local stack)")
     sections.append(("End-to-end latency", latency.run(webhooks=sizes["webhooks"])))
     figures: dict[str, float] = {}

@@ -8,7 +8,9 @@ Reps create, edit, reassign, redate, move, complete, reopen and delete Close tas
   its own 40 requests/s window;
 - the worker is killed in the middle of a batch several times: part of the batch is applied,
   then the invocation dies, so no record is deleted or reported and the whole batch comes back
-  after the visibility timeout.
+  after the visibility timeout;
+- with SYNC_COMPLETION_BACK on, customer-success people complete 10% of the tasks in ChartMogul,
+  which the reconciler writes back to Close (or undoes, when a rep changed the task later).
 
 Once the stack is quiet (queue empty, nothing in flight) and a reconcile pass has run after the
 last change, every live Close task has exactly one ChartMogul task with the right fields, a
@@ -78,6 +80,7 @@ OPERATIONS = ("edit", "reassign", "redate", "move", "complete", "reopen", "compl
 DELETE_SHARE = 0.12
 CLOSE_ATTEMPTS = 5
 MAX_BACKLOG = 200  # queued events the load lets pile up before it waits for the worker
+CS_SHARE = 0.10  # of the tasks, completed by a CS person in ChartMogul during the load
 
 
 class WorkerKilled(Exception):
@@ -121,6 +124,7 @@ class ChaosCounts:
     worker_kills: int = 0
     mid_record_kills: int = 0
     redelivered_records: int = 0
+    cs_completions: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -234,6 +238,23 @@ class CloseReps:
             self.close.delete_task(task_id)
 
 
+class CsPeople:
+    """Customer-success people ticking tasks off in ChartMogul (the sync-back's load)."""
+
+    def __init__(self, chartmogul: ChartMogulSimulator, counts: ChaosCounts, rng: random.Random) -> None:
+        self.chartmogul = chartmogul
+        self.counts = counts
+        self.targets = {f"{n:04d}" for n in rng.sample(range(1, SIZE.tasks + 1), k=int(SIZE.tasks * CS_SHARE))}
+
+    def act(self) -> None:
+        """Complete every target task mirrored by now and still open in ChartMogul, once."""
+        for number, mirrors in _group_by_number(self.chartmogul).items():
+            if number in self.targets and len(mirrors) == 1 and mirrors[0]["completed_at"] is None:
+                self.targets.discard(number)
+                self.chartmogul.person_completes(mirrors[0]["task_uuid"])
+                self.counts.cs_completions += 1
+
+
 class FlakyWebhooks:
     """Close's webhook delivery, duplicating, reordering and dropping as it goes."""
 
@@ -298,6 +319,7 @@ def chaos_stack(tmp_path: Path) -> Iterator[LocalStack]:
         # A worker killed after a create holds its lease this long (the default is 120 s), so
         # the run waits that out for each such kill.
         CREATE_LEASE_SECONDS=str(CREATE_LEASE_SECONDS),
+        SYNC_COMPLETION_BACK="true",
     )
     stack = LocalStack(environment)
     stack.start()
@@ -391,6 +413,7 @@ def run_load(stack: LocalStack, counts: ChaosCounts, rng: random.Random) -> Clos
     close, _ = sims(stack)
     reps = CloseReps(close, stack.sandbox_ids, rng)
     webhooks = FlakyWebhooks(stack, counts, rng)
+    cs_people = CsPeople(sims(stack)[1], counts, rng)
     rounds = 0
     while len(reps.numbers) < SIZE.tasks or counts.events < SIZE.events:
         rounds += 1
@@ -404,6 +427,7 @@ def run_load(stack: LocalStack, counts: ChaosCounts, rng: random.Random) -> Clos
             if rng.random() < DELETE_SHARE * 10 / SIZE.tasks:
                 reps.delete(task_id)
         webhooks.deliver_round()
+        cs_people.act()
         # Close's pace must not outrun the one-process local stack for long: moto's SQS gets
         # slower with every message waiting (each receive looks at all of them).
         poll(
@@ -443,7 +467,8 @@ def test_the_stack_converges_under_chaos(chaos_stack: LocalStack, capsys: pytest
         f"ChartMogul faults {dict(faults)}; "
         f"worker batches {counts.worker_batches}, killed {counts.worker_kills} ({counts.mid_record_kills} right "
         f"after a ChartMogul create), redelivered records "
-        f"{counts.redelivered_records}; reconcile runs {stack.reconcile_runs}; final: {len(close.tasks)} live "
+        f"{counts.redelivered_records}; {counts.cs_completions} completed by CS in ChartMogul; "
+        f"reconcile runs {stack.reconcile_runs}; final: {len(close.tasks)} live "
         f"Close tasks, {len(chartmogul.live_tasks())} ChartMogul tasks, {duplicates} duplicates, "
         f"{len(problems)} mismatches, {dead_letters(stack)} dead letters; "
         f"load {loaded - started:.0f}s, then quiet after {settled - loaded:.0f}s"
@@ -456,6 +481,7 @@ def test_the_stack_converges_under_chaos(chaos_stack: LocalStack, capsys: pytest
     assert counts.worker_kills == SIZE.worker_kills, "the worker was not killed as often as planned"
     assert counts.mid_record_kills == SIZE.worker_kills // 2, "the worker was not killed after creates as planned"
     assert counts.dropped > 0
+    assert counts.cs_completions > 0
     # 503: the queue write timed out under load; Close retries those, and so did we.
     assert set(counts.answers) <= {200, 202, 503}, counts.answers
     assert counts.undelivered == 0

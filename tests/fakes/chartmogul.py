@@ -13,7 +13,7 @@ engine meets the same typed errors. Faults follow the HTTP client's classificati
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -55,6 +55,7 @@ class _Task:
     due_date: str
     completed_at: str | None
     created_at: str
+    updated_at: str = ""
 
     def model(self) -> ChartMogulTask:
         return ChartMogulTask.model_validate(self.__dict__)
@@ -78,6 +79,9 @@ class FakeChartMogul:
     faults: Faults = field(default_factory=Faults)
     _rng: random.Random = field(default_factory=random.Random)
     _serial: int = 0
+    # The time ChartMogul stamps `updated_at` with; make_world shares FakeClose's timeline, so
+    # that a test can tell which side changed last.
+    clock: Callable[[], str] | None = None
 
     # ------------------------------------------------------------------ control
     def add_user(self, email: str) -> None:
@@ -107,6 +111,23 @@ class FakeChartMogul:
 
     def reset_log(self) -> None:
         self.log.clear()
+
+    def _now(self) -> str:
+        if self.clock is not None:
+            return self.clock()
+        return (datetime(2025, 1, 1, tzinfo=UTC) + timedelta(seconds=self._next())).isoformat()
+
+    # ------------------------------------------------------------------ a person in ChartMogul
+    def person_completes(self, task_uuid: str) -> None:
+        """A CS person ticks the task off in ChartMogul's UI (no API call of ours)."""
+        task = self.tasks[task_uuid]
+        task.updated_at = self._now()
+        task.completed_at = task.updated_at
+
+    def person_reopens(self, task_uuid: str) -> None:
+        task = self.tasks[task_uuid]
+        task.completed_at = None
+        task.updated_at = self._now()
 
     def _next(self) -> int:
         self._serial += 1
@@ -156,6 +177,7 @@ class FakeChartMogul:
             completed_at=fields.completed_at,
             created_at=(datetime(2025, 1, 1, tzinfo=UTC) + timedelta(seconds=number)).isoformat(),
         )
+        task.updated_at = self._now()
         self.tasks[task.task_uuid] = task
         self._after("POST", "tasks", body)
         return task.model()
@@ -211,6 +233,8 @@ class FakeChartMogul:
             if name == "completed_at" and value is None and not self.reopen_via_null:
                 continue  # this ChartMogul ignores a null
             setattr(task, name, _echo_due_date(value) if name == "due_date" else value)
+        if task.__dict__ != before:
+            task.updated_at = self._now()
         self._after("PATCH", task_uuid, changes)
         return None if task.__dict__ == before else task.model()
 

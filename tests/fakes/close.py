@@ -25,6 +25,7 @@ class FakeClose:
         self.tasks: dict[str, dict[str, Any]] = {}
         self.events: list[dict[str, Any]] = []
         self.fetched: list[str] = []  # ids passed to get_task, in order
+        self.writes: list[tuple[str, bool]] = []  # (task id, is_complete) of set_task_complete
         self._activities: dict[str, dict[str, Any]] = {}
         self._ids = itertools.count(1)
         self._moment = datetime(2025, 2, 1, tzinfo=UTC)
@@ -32,6 +33,14 @@ class FakeClose:
     def _tick(self) -> str:
         self._moment += timedelta(milliseconds=1)
         return self._moment.isoformat()
+
+    def start_at(self, moment: datetime) -> None:
+        """Move Close's timeline to ``moment`` (to share one timeline with an engine clock)."""
+        self._moment = moment
+
+    def tick(self) -> str:
+        """The next moment on Close's timeline (FakeChartMogul stamps its changes with it too)."""
+        return self._tick()
 
     def _id(self, prefix: str) -> str:
         return f"{prefix}{next(self._ids):06d}"
@@ -165,6 +174,14 @@ class FakeClose:
         if task is None:
             raise NotFound("close", "GET", "/task/x/", 404)
         return CloseTask.model_validate(task)
+
+    def set_task_complete(self, task_id: str, is_complete: bool) -> CloseTask:
+        """`PUT /task/{id}/` by the sync-back: logged like a rep's edit, counted in ``writes``."""
+        self.calls += 1
+        if task_id not in self.tasks:
+            raise NotFound("close", "PUT", "/task/x/", 404)
+        self.writes.append((task_id, is_complete))
+        return CloseTask.model_validate(self.update_task(task_id, is_complete=is_complete))
 
     def get_user(self, user_id: str) -> CloseUser:
         self.calls += 1

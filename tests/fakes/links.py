@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 
 from tasksync.errors import ConcurrentUpdate
-from tasksync.models.link import TaskLink
+from tasksync.models.link import LinkState, TaskLink
 
 
 class InMemoryLinkStore:
@@ -30,6 +30,9 @@ class InMemoryLinkStore:
 
     def claimed_by(self, cm_task_uuid: str) -> str | None:
         return self.claims.get(cm_task_uuid)
+
+    def active_links(self) -> Iterator[TaskLink]:
+        yield from [link for link in self.links.values() if link.state is LinkState.ACTIVE]
 
     # ------------------------------------------------------------------ writes
     def _check(self, previous: TaskLink | None, link: TaskLink) -> TaskLink:

@@ -132,7 +132,7 @@ class World:
 
 def make_world(*, reopen_via_null: bool = True, **settings_overrides: Any) -> World:
     close = FakeClose()
-    chartmogul = FakeChartMogul(reopen_via_null=reopen_via_null)
+    chartmogul = FakeChartMogul(reopen_via_null=reopen_via_null, clock=close.tick)
     rep_id = close.add_user(REP_EMAIL)
     other_rep_id = close.add_user(OTHER_REP_EMAIL)
     lead = close.add_lead("Acme", emails=["ops@acme.example"])

@@ -118,3 +118,19 @@ def test_statements_the_check_cannot_read_are_problems_not_grants() -> None:
     grants, problems = grants_of_role(role)
     assert grants == []
     assert len(problems) == 3
+
+
+def test_a_conditional_resource_grants_its_branch_and_no_value_grants_nothing() -> None:
+    role = _role(
+        {
+            "Effect": "Allow",
+            "Action": "secretsmanager:GetSecretValue",
+            "Resource": [
+                {"Ref": "CloseApiKeySecret"},
+                {"Fn::If": ["SyncsCompletionBack", {"Ref": "ChartMogulApiKeySecret"}, {"Ref": "AWS::NoValue"}]},
+            ],
+        }
+    )
+    grants, problems = grants_of_role(role)
+    assert [g.resource for g in grants] == ["CloseApiKeySecret", "ChartMogulApiKeySecret"]
+    assert problems == []

@@ -13,6 +13,7 @@ from typing import Any
 
 from tasksync.dal.checkpoints import RunRecord
 from tasksync.dal.links import LinkState, TaskLink
+from tasksync.dal.syncback_ledger import SyncBackLedger
 from tasksync_dev.cli.dlq import depth
 from tasksync_dev.cli.output import Progress, one_line, print_json, print_table
 from tasksync_dev.cli.stack import Stack
@@ -62,6 +63,7 @@ def collect(stack: Stack) -> dict[str, Any]:
             r.email: r.refusal for r in sorted(stack.cache.refused_assignees(), key=lambda r: r.email)
         },
         "last_reconcile": RunRecord(stack.dynamodb, stack.settings.state_table).read(),
+        "sync_back": SyncBackLedger(stack.dynamodb, stack.settings.state_table).last(),
     }
 
 
@@ -94,7 +96,24 @@ def status(stack: Stack, args: argparse.Namespace) -> int:
         print(f"last reconciler checkpoint: {report['last_checkpoint']}")
         for pair, moment in report["checkpoints"].items():
             print(f"  {pair:<40} {moment}")
+    print_sync_back(report["sync_back"])
     return 0
+
+
+def print_sync_back(last: dict[str, Any] | None) -> None:
+    """The last sync-back pass (SYNC_COMPLETION_BACK), and a warning when Close refused a write."""
+    if last is None:
+        print("sync-back: no pass yet (SYNC_COMPLETION_BACK is off, or the reconciler has not run)")
+        return
+    print(
+        f"last sync-back pass: {last['started_at']}: {last['checked']} checked, "
+        f"{last['completions_written']} completions and {last['reopenings_written']} reopenings written back, "
+        f"{last['chartmogul_aligned']} aligned in ChartMogul, {last['conflicts']} conflicts"
+    )
+    for task_id in last.get("deleted_in_chartmogul", []):
+        print(f"  deleted in ChartMogul (Close unchanged): {task_id}")
+    if last.get("close_write_refused"):
+        print(f"WARNING: {last['close_write_refused']}; give tasksync a Close API key that can edit tasks")
 
 
 def parked(stack: Stack, args: argparse.Namespace) -> int:

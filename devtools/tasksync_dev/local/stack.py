@@ -445,6 +445,7 @@ class LocalStack:
         from tasksync_dev.sandbox._server import FaultPlan  # noqa: PLC0415
         from tasksync_dev.sandbox.chartmogul import ChartMogulSimulator  # noqa: PLC0415
         from tasksync_dev.sandbox.close import CloseSimulator  # noqa: PLC0415
+        from tasksync_dev.sandbox.webhooks import loopback_sender  # noqa: PLC0415
 
         close = CloseSimulator()
         close.start()
@@ -465,6 +466,7 @@ class LocalStack:
         )
         self.subscription_id = str(subscription["id"])
         self._signature_key = str(subscription["signature_key"])
+        close.webhook_sender = loopback_sender(close)  # the sync-back's writes come back as webhooks
 
     def _store_sandbox_signature_key(self, secrets_manager: SecretsManagerClient) -> None:
         """What `tasksync webhook register` does in AWS: the subscription's key, by id."""

@@ -173,6 +173,24 @@ class ChartMogulSimulator(SimulatorServer):
             )
             return dict(customer)
 
+    def person_completes(self, task_uuid: str) -> dict[str, Any]:
+        """A CS person ticks the task off in ChartMogul's UI: `completed_at` and `updated_at` move."""
+        return self._person_sets_completion(task_uuid, complete=True)
+
+    def person_reopens(self, task_uuid: str) -> dict[str, Any]:
+        """A CS person marks the task not done again in ChartMogul's UI."""
+        return self._person_sets_completion(task_uuid, complete=False)
+
+    def _person_sets_completion(self, task_uuid: str, *, complete: bool) -> dict[str, Any]:
+        with self.lock:
+            task = self.tasks.get(task_uuid)
+            if task is None:
+                raise KeyError(f"unknown task {task_uuid}")
+            stamp = _iso_ms(self._next_created())
+            task["completed_at"] = stamp if complete else None
+            task["updated_at"] = stamp
+            return dict(task)
+
     def live_tasks(self, customer_uuid: str | None = None) -> list[dict[str, Any]]:
         """Copies of the live tasks (oldest first), optionally of one customer."""
         with self.lock:

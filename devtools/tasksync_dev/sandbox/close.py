@@ -178,6 +178,8 @@ class CloseSimulator(SimulatorServer):
         self._subscriptions: dict[str, dict[str, Any]] = {}
         self._clock_offset = timedelta()
         self._last_tick = datetime.min.replace(tzinfo=UTC)
+        # Called with the events an API write logged (see sandbox/webhooks.py); None: no webhooks.
+        self.webhook_sender: Callable[[list[dict[str, Any]]], None] | None = None
         self._register_routes()
 
     # ================================================================= clock and ids
@@ -892,10 +894,14 @@ class CloseSimulator(SimulatorServer):
         allowed = {"assigned_to", "date", "is_complete", "text"}
         if not isinstance(body, dict) or set(body) - allowed:
             return _bad_request("Only assigned_to, date, is_complete and text may be updated")
+        logged = len(self._events)
         try:
-            return Response(200, self.update_task(task_id, **body))
+            updated = self.update_task(task_id, **body)
         except KeyError as exc:
             return _bad_request("Invalid task", {"assigned_to": f"Object does not exist: {exc}"})
+        if self.webhook_sender is not None:
+            self.webhook_sender(copy.deepcopy(self._events[logged:]))
+        return Response(200, updated)
 
     def _http_delete_task(self, request: Request) -> Response:
         task_id = request.match["id"]

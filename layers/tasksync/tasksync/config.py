@@ -55,6 +55,10 @@ class SyncSettings(BaseModel):
     signature_tolerance_seconds: int = Field(default=300, ge=0, alias="SIGNATURE_TOLERANCE_SECONDS")
     reconcile_interval_seconds: int = Field(default=300, ge=1, alias="RECONCILE_INTERVAL_SECONDS")
     auto_resume_webhook: bool = Field(default=False, alias="AUTO_RESUME_WEBHOOK")
+    # Sync-back: a completion or reopening done in ChartMogul is written back to Close, checked
+    # by every SYNC_BACK_EVERY_PASSES-th reconciler pass. Off by default (one-way sync).
+    sync_completion_back: bool = Field(default=False, alias="SYNC_COMPLETION_BACK")
+    sync_back_every_passes: int = Field(default=1, ge=1, le=1000, alias="SYNC_BACK_EVERY_PASSES")
 
     # Deployment wiring (set by template.yaml or the local runner, not by users).
     state_table: str = Field(default="tasksync-state", alias="STATE_TABLE")

@@ -32,6 +32,7 @@ from tasksync.config import SyncSettings
 from tasksync.dal.checkpoints import RunLock
 from tasksync.dal.queue import EnqueueReport, QueuedEvent
 from tasksync.errors import ApiError, InvalidInput, NotFound, RateLimited
+from tasksync.logic.syncback import SyncBack, SyncBackReport
 from tasksync.models.close import (
     TASK_COMPLETED_ACTIVITY,
     CloseTask,
@@ -105,6 +106,7 @@ class ReconcileReport(CatchUpTally):
     newest_checkpoint: datetime | None = None
     checkpoint_age_seconds: float | None = None
     skipped: str | None = None
+    sync_back: SyncBackReport | None = None  # only on passes that ran the sync-back
 
     @property
     def caught_up(self) -> bool:
@@ -128,6 +130,7 @@ class ReconcileReport(CatchUpTally):
             "newest_checkpoint": self.newest_checkpoint.isoformat() if self.newest_checkpoint else None,
             "checkpoint_age_seconds": self.checkpoint_age_seconds,
             "skipped": self.skipped,
+            "sync_back": self.sync_back.as_dict() if self.sync_back else None,
         }
 
 
@@ -144,6 +147,7 @@ class Reconciler:
         subscriptions: SubscriptionIds | None = None,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
+        sync_back: SyncBack | None = None,
     ) -> None:
         self.settings = settings
         self.close = close
@@ -152,6 +156,7 @@ class Reconciler:
         self.queue = queue
         self.subscriptions = subscriptions
         self.clock = clock
+        self.sync_back = sync_back  # None unless SYNC_COMPLETION_BACK is on
         self.catch_up_scanner = CatchUp(
             log=close, applied=links, checkpoints=checkpoints, queue=queue, poison=poison, sleep=sleep
         )
@@ -175,6 +180,8 @@ class Reconciler:
             # The short phases first: the catch-up may use the rest of the budget.
             self._isolated(report, "subscription check", lambda: self.check_subscriptions(report))
             self._isolated(report, "parked retry", lambda: self.retry_parked(report))
+            if self.sync_back is not None:
+                self._isolated(report, "sync-back", lambda: self._sync_back(report))
             self.catch_up(report, budget)
         finally:
             if lock is not None:
@@ -188,6 +195,11 @@ class Reconciler:
             action()
         except Exception as exc:  # the isolation boundary: reported, and the run goes on
             report.failures.append(f"{phase}: {type(exc).__name__}: {exc}")
+
+    def _sync_back(self, report: ReconcileReport) -> None:
+        """SYNC_COMPLETION_BACK: completions made in ChartMogul, written back every Nth pass."""
+        if self.sync_back is not None:
+            report.sync_back = self.sync_back.maybe_run()
 
     def _record(self, report: ReconcileReport) -> None:
         finished = datetime.fromtimestamp(self.clock(), UTC)

@@ -86,11 +86,15 @@ def services_from_environment(environ: Mapping[str, str]) -> SyncServices:
 
 @dataclass
 class ReconcilerServices:
-    """What the reconciler uses: Close and the link store. It never reads the ChartMogul key."""
+    """What the reconciler uses: Close and the link store, and ChartMogul only for the sync-back.
+
+    Without SYNC_COMPLETION_BACK it never reads the ChartMogul key (nor holds a grant on it).
+    """
 
     settings: SyncSettings
     close: CloseClient
     links: TaskLinkStore
+    chartmogul: ChartMogulClient | None
 
 
 def reconciler_services_from_environment(environ: Mapping[str, str]) -> ReconcilerServices:
@@ -98,4 +102,10 @@ def reconciler_services_from_environment(environ: Mapping[str, str]) -> Reconcil
     key = close_api_key(settings, read_secret)
     close = CloseClient.from_settings(settings, key.value())
     close.key_refresh = key.refresh
-    return ReconcilerServices(settings, close, TaskLinkStore(aws_client("dynamodb"), settings.state_table))
+    chartmogul = None
+    if settings.sync_completion_back:
+        chartmogul_key = chartmogul_api_key(settings, read_secret)
+        chartmogul = ChartMogulClient.from_settings(settings, chartmogul_key.value())
+        chartmogul.key_refresh = chartmogul_key.refresh
+    links = TaskLinkStore(aws_client("dynamodb"), settings.state_table)
+    return ReconcilerServices(settings, close, links, chartmogul)

@@ -126,6 +126,18 @@ def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
+def _resources(value: Any) -> list[Any]:
+    """A statement's resources; both branches of an `!If` count (one of them is deployed), and
+    `!Ref AWS::NoValue` (the branch that grants nothing) is dropped."""
+    found: list[Any] = []
+    for item in _as_list(value):
+        if isinstance(item, Mapping) and "Fn::If" in item:
+            found += _resources(item["Fn::If"][1:])
+        elif item != {"Ref": "AWS::NoValue"}:
+            found.append(item)
+    return found
+
+
 def grants_of_role(role: Mapping[str, Any]) -> tuple[list[Grant], list[str]]:
     """(grants, problems) for one function's role as sam_roles.py prints it."""
     grants: list[Grant] = []
@@ -138,7 +150,7 @@ def grants_of_role(role: Mapping[str, Any]) -> tuple[list[Grant], list[str]]:
         grants += [
             Grant(action, resource_pattern(resource), "inline")
             for action in _as_list(statement["Action"])
-            for resource in _as_list(statement["Resource"])
+            for resource in _resources(statement["Resource"])
         ]
     for arn in role["managed"]:
         if arn not in AWS_SERVICE_POLICIES:

@@ -178,6 +178,16 @@ class CloseClient(JsonApiClient):
         )
         return parse_model(CloseLead, data, "close.lead")
 
+    def set_task_complete(self, task_id: str, is_complete: bool) -> CloseTask:
+        """`PUT /task/{id}/` with `is_complete` only (Close patches), for the sync-back.
+
+        Close answers with the whole task, its `date_updated` moved on; it logs the change and
+        sends the webhook like any edit, which is how the sync-back's own write comes back.
+        """
+        path = f"/task/{close_id(None, task_id, 'close.task.id')}/"
+        response = self.request("PUT", path, json_body={"is_complete": is_complete})
+        return parse_model(CloseTask, _object(self.json(response, path), "close.task"), "close.task")
+
     def iter_tasks(
         self, *, task_types: frozenset[str], date_updated_gte: datetime | None = None, limit: int = 100
     ) -> Iterator[CloseTask]:

@@ -48,6 +48,7 @@ def _to_item(link: TaskLink) -> dict[str, Any]:
         "maybe_created": link.maybe_created,
         "attempts": link.attempts,
         "updated_at": int(link.updated_at * 1000),
+        "written_back_at": int(link.written_back_at * 1000),
     }
     optional: dict[str, Any] = {
         "version": link.version,
@@ -63,6 +64,8 @@ def _to_item(link: TaskLink) -> dict[str, Any]:
         "intended_customer": link.intended_customer,
         "parked_reason": link.parked_reason,
         "pending_delete": True if link.pending_delete else None,
+        "written_back_complete": link.written_back_complete,
+        "written_back_version": link.written_back_version,
     }
     plain.update({k: v for k, v in optional.items() if v is not None})
     if link.state is LinkState.DELETED:
@@ -106,6 +109,9 @@ def _from_item(item: dict[str, Any]) -> TaskLink:
         attempts=int(plain.get("attempts", 0)),
         pending_delete=bool(plain.get("pending_delete", False)),
         updated_at=int(plain.get("updated_at", 0)) / 1000,
+        written_back_complete=plain.get("written_back_complete"),
+        written_back_version=plain.get("written_back_version"),
+        written_back_at=int(plain.get("written_back_at", 0)) / 1000,
     )
 
 
@@ -156,12 +162,29 @@ class TaskLinkStore:
 
     def scan_links(self) -> Iterator[TaskLink]:
         """Every TaskLink (operator status and tests; never on the hot path)."""
+        return self._scan("begins_with(pk, :p)", {":p": {"S": "task#"}})
+
+    def active_links(self) -> Iterator[TaskLink]:
+        """Every ACTIVE link, for the sync-back's comparison with ChartMogul's open tasks.
+
+        A filtered Scan: it reads the whole table once per sync-back pass (DynamoDB read
+        units, no API calls), which stays cheap at the volumes the sync-back is meant for.
+        """
+        return self._scan(
+            "begins_with(pk, :p) AND #state = :active",
+            {":p": {"S": "task#"}, ":active": {"S": LinkState.ACTIVE.value}},
+            {"#state": "state"},
+        )
+
+    def _scan(self, condition: str, values: dict[str, Any], names: dict[str, str] | None = None) -> Iterator[TaskLink]:
         kwargs: dict[str, Any] = {
             "TableName": self.table_name,
-            "FilterExpression": "begins_with(pk, :p)",
-            "ExpressionAttributeValues": {":p": {"S": "task#"}},
+            "FilterExpression": condition,
+            "ExpressionAttributeValues": values,
+            **({"ExpressionAttributeNames": names} if names else {}),
         }
         while True:
+            self.reads += 1
             page = self.client.scan(**kwargs)
             for item in page.get("Items", []):
                 yield _from_item(item)

@@ -12,6 +12,7 @@ clears exactly the fields its state implies, so no caller assembles a state by h
     PARKED --unparked--> PARKED out of the retry index (its retry was ignored)
     any --tombstoned--> DELETED (final)
     ACTIVE --completion_corrected--> ACTIVE
+    ACTIVE --completion_synced_back--> ACTIVE (the reconciler's sync-back settled a completion)
 
 The table in docs/data-model.md lists the fields each state carries. Storing a link (the
 optimistic ``rev`` and the claim on its ChartMogul task) is the LinkStore's job.
@@ -61,6 +62,12 @@ class TaskLink:
     # retry included) retries the delete, and none may bring the task back.
     pending_delete: bool = False
     updated_at: float = 0.0
+    # Sync-back: the last completion state the reconciler wrote to Close for this task, the
+    # Close `date_updated` that write produced, and when (our clock). A later pass reads the
+    # ChartMogul task as agreeing with `fields`, so it never acts on its own write again.
+    written_back_complete: bool | None = None
+    written_back_version: str | None = None
+    written_back_at: float = 0.0
 
     @classmethod
     def unseen(cls, close_task_id: str) -> TaskLink:
@@ -264,3 +271,26 @@ class TaskLink:
             raise ValueError(f"task link {self.close_task_id} has no fields to correct")
         fields = self.fields.model_copy(update={"completed_at": completed_at})
         return replace(self, fields=fields, fingerprint=fields.fingerprint(), updated_at=now)
+
+    def completion_synced_back(
+        self, *, completed_at: str | None, close_version: str | None, wrote_close: bool, now: float
+    ) -> TaskLink:
+        """Still ACTIVE, with ChartMogul's and Close's completion states settled to ``completed_at``.
+
+        ``wrote_close``: the reconciler completed or reopened the Close task (which produced
+        ``close_version``); otherwise it aligned ChartMogul, or only took note that both sides
+        already agree. Either way `fields` now says what ChartMogul holds, so the echo of the
+        Close write finds nothing left to push beyond, at most, the completion time.
+        """
+        if self.state is not LinkState.ACTIVE or self.fields is None:
+            raise ValueError(f"task link {self.close_task_id} is not an active mirror")
+        fields = self.fields.model_copy(update={"completed_at": completed_at})
+        settled = replace(self, fields=fields, fingerprint=fields.fingerprint(), updated_at=now)
+        if not wrote_close:
+            return settled
+        return replace(
+            settled,
+            written_back_complete=completed_at is not None,
+            written_back_version=close_version,
+            written_back_at=now,
+        )

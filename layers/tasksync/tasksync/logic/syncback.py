@@ -1,0 +1,338 @@
+"""Sync-back: a completion or reopening done in ChartMogul is written back to Close (opt-in).
+
+ChartMogul sends no task webhooks and has no "updated since" filter, so the reconciler looks,
+every SYNC_BACK_EVERY_PASSES-th pass, at what is cheapest to list: ChartMogul's *open* tasks
+(`completed=false`, 200 a page). Against the links the sync holds, the differences are the
+candidates: a link we pushed open whose task is not in the list (completed, or deleted, in
+ChartMogul), and a link we pushed completed whose task is in it (reopened). Each candidate is
+confirmed with a GET on both sides before anything is written.
+
+The rule (`decide`, pure): Close stays the source of truth for everything but the completion
+state. A ChartMogul completion change wins when it is newer than both Close's last change to
+the task (`date_updated`) and our last write to the link; then the Close task is completed or
+reopened with `PUT /task/{id}/`. Otherwise Close wins and ChartMogul is aligned to it. A task
+deleted in ChartMogul is only reported; Close is not changed.
+
+No echo: the link records what was written (`completion_synced_back`), so the next pass finds
+ChartMogul agreeing with the link, and the Close webhook our PUT causes finds the link already
+holding the new state: at most the completion time is aligned, never a second Close write.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, Protocol
+
+from tasksync.errors import ApiError, ConcurrentUpdate, NotFound, PermanentApiError
+from tasksync.logic.ports import ChartMogulApi
+from tasksync.logic.translate import utc_timestamp
+from tasksync.models._parsing import format_utc
+from tasksync.models.chartmogul import ChartMogulTask
+from tasksync.models.close import CloseTask
+from tasksync.models.link import TaskLink
+
+# ChartMogul's largest page: a pass costs ceil(open tasks / 200) list calls plus its candidates.
+LIST_PAGE_SIZE = 200
+# Candidates confirmed per pass at most (2 GETs and at most one write each); the rest wait for
+# the next pass, so that one pass stays well inside the reconciler's time and rate budget.
+MAX_CANDIDATES_PER_PASS = 200
+REPORTED_TASKS_MAX = 20
+
+
+class CloseTaskWriter(Protocol):
+    """What the sync-back needs from Close: read a task, complete or reopen it."""
+
+    calls: int
+
+    def get_task(self, task_id: str) -> CloseTask: ...
+
+    def set_task_complete(self, task_id: str, is_complete: bool) -> CloseTask:
+        """`PUT /task/{id}/ {"is_complete": ...}`; the answer carries the new `date_updated`."""
+        ...
+
+
+class SyncBackLinks(Protocol):
+    """The link store as the sync-back uses it."""
+
+    def active_links(self) -> Iterator[TaskLink]:
+        """Every ACTIVE link (one that mirrors a ChartMogul task)."""
+        ...
+
+    def save(self, previous: TaskLink | None, link: TaskLink) -> TaskLink: ...
+
+
+class SyncBackLedger(Protocol):
+    """Where the passes are counted and the last one's report is kept (for `tasksync status`)."""
+
+    def count_pass(self) -> int:
+        """Count one reconciler pass; return the count so far."""
+        ...
+
+    def record(self, report: SyncBackReport) -> None: ...
+
+
+class Action(StrEnum):
+    NOTHING = "nothing"  # ChartMogul agrees with what we pushed (or the change was ours)
+    NOTE = "note"  # both sides already agree with each other: only the link catches up
+    WRITE_CLOSE = "write_close"  # the ChartMogul change wins: complete/reopen the Close task
+    ALIGN_CHARTMOGUL = "align_chartmogul"  # Close wins: ChartMogul gets Close's state back
+    DELETED_IN_CHARTMOGUL = "deleted_in_chartmogul"  # reported; Close is not changed
+    CLOSE_GONE = "close_gone"  # the Close task is deleted: its delete event settles the link
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: Action
+    complete: bool | None = None  # the completion state to write
+    conflict: bool = False  # both sides changed since our last sync; the later one won
+    reason: str = ""
+
+
+def _epoch(text: str | None) -> float | None:
+    """ChartMogul's `updated_at` as epoch seconds; None when it is missing or unreadable."""
+    if not text:
+        return None
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+def decide(link: TaskLink, chartmogul: ChartMogulTask | None, close: CloseTask | None) -> Decision:
+    """What to do about one candidate, from the link and both sides as they are now. Pure."""
+    if chartmogul is None:
+        return Decision(Action.DELETED_IN_CHARTMOGUL, reason="the ChartMogul task is gone")
+    pushed_complete = link.fields is not None and link.fields.completed_at is not None
+    cm_complete = chartmogul.completed_at is not None
+    if cm_complete == pushed_complete:
+        return Decision(Action.NOTHING, reason="ChartMogul holds what we pushed")
+    if close is None:
+        return Decision(Action.CLOSE_GONE, reason="the Close task is gone")
+    if close.is_complete == cm_complete:
+        return Decision(Action.NOTE, complete=cm_complete, reason="both sides already agree")
+    close_changed = close.date_updated.timestamp()
+    # A Close version newer than the one we applied: the rep changed the task too.
+    conflict = link.version is not None and format_utc(close.date_updated) > link.version
+    cm_changed = _epoch(chartmogul.updated_at)
+    if cm_changed is None:
+        return Decision(Action.ALIGN_CHARTMOGUL, not cm_complete, conflict, "ChartMogul gave no updated_at")
+    if cm_changed > close_changed and cm_changed > link.updated_at:
+        return Decision(Action.WRITE_CLOSE, cm_complete, conflict, "the ChartMogul change is the latest")
+    reason = "Close changed later" if cm_changed <= close_changed else "older than our last write"
+    return Decision(Action.ALIGN_CHARTMOGUL, close.is_complete, conflict, reason)
+
+
+@dataclass
+class WriteBack:
+    """One write the pass made, for the log line and the metrics."""
+
+    close_task_id: str
+    cm_task_uuid: str
+    target: str  # "close" or "chartmogul"
+    complete: bool
+    conflict: bool
+    reason: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "close_task_id": self.close_task_id,
+            "cm_task_uuid": self.cm_task_uuid,
+            "target": self.target,
+            "complete": self.complete,
+            "conflict": self.conflict,
+            "reason": self.reason,
+        }
+
+
+@dataclass
+class SyncBackReport:
+    started_at: str = ""
+    checked: int = 0  # links compared with ChartMogul's list
+    listed: int = 0  # open tasks ChartMogul listed
+    candidates: int = 0
+    completions_written: int = 0  # Close tasks completed
+    reopenings_written: int = 0  # Close tasks reopened
+    chartmogul_aligned: int = 0  # ChartMogul tasks set back to Close's state
+    noted: int = 0
+    conflicts: int = 0
+    deferred: int = 0  # candidates left for the next pass
+    deleted_in_chartmogul: list[str] = field(default_factory=list)
+    close_write_refused: str | None = None  # Close refused a write: the key may not write
+    failures: list[str] = field(default_factory=list)
+    writes: list[WriteBack] = field(default_factory=list)
+    chartmogul_calls: int = 0
+    close_calls: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "started_at": self.started_at,
+            "checked": self.checked,
+            "listed": self.listed,
+            "candidates": self.candidates,
+            "completions_written": self.completions_written,
+            "reopenings_written": self.reopenings_written,
+            "chartmogul_aligned": self.chartmogul_aligned,
+            "noted": self.noted,
+            "conflicts": self.conflicts,
+            "deferred": self.deferred,
+            "deleted_in_chartmogul": self.deleted_in_chartmogul[:REPORTED_TASKS_MAX],
+            "close_write_refused": self.close_write_refused,
+            "failures": self.failures[:REPORTED_TASKS_MAX],
+            "chartmogul_calls": self.chartmogul_calls,
+            "close_calls": self.close_calls,
+        }
+
+
+def candidates(links: Iterable[TaskLink], open_in_chartmogul: set[str]) -> Iterator[TaskLink]:
+    """Links whose pushed completion state differs from ChartMogul's list. Pure."""
+    for link in links:
+        if link.cm_task_uuid is None or link.fields is None:
+            continue
+        pushed_open = link.fields.completed_at is None
+        if pushed_open != (link.cm_task_uuid in open_in_chartmogul):
+            yield link
+
+
+class SyncBack:
+    def __init__(
+        self,
+        *,
+        close: CloseTaskWriter,
+        chartmogul: ChartMogulApi,
+        links: SyncBackLinks,
+        ledger: SyncBackLedger,
+        every_passes: int = 1,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.close = close
+        self.chartmogul = chartmogul
+        self.links = links
+        self.ledger = ledger
+        self.every_passes = every_passes
+        self.clock = clock
+
+    def maybe_run(self) -> SyncBackReport | None:
+        """Called on every reconciler pass: runs on every ``every_passes``-th one."""
+        if self.every_passes > 1 and self.ledger.count_pass() % self.every_passes != 0:
+            return None
+        return self.run()
+
+    def run(self) -> SyncBackReport:
+        cm_before, close_before = self.chartmogul.calls, self.close.calls
+        now = self.clock()
+        report = SyncBackReport(started_at=utc_timestamp(datetime.fromtimestamp(now, UTC)))
+        try:
+            self._pass(report)
+        except ApiError as exc:
+            report.failures.append(f"pass stopped: {exc}")
+        report.chartmogul_calls = self.chartmogul.calls - cm_before
+        report.close_calls = self.close.calls - close_before
+        self.ledger.record(report)
+        return report
+
+    def _pass(self, report: SyncBackReport) -> None:
+        links = list(self.links.active_links())
+        report.checked = len(links)
+        open_uuids = {task.task_uuid for task in self.chartmogul.iter_tasks(completed=False, per_page=LIST_PAGE_SIZE)}
+        report.listed = len(open_uuids)
+        found = list(candidates(links, open_uuids))
+        report.candidates = len(found)
+        report.deferred = max(0, len(found) - MAX_CANDIDATES_PER_PASS)
+        for link in found[:MAX_CANDIDATES_PER_PASS]:
+            if link.cm_task_uuid is None:
+                continue
+            try:
+                self._settle(link, link.cm_task_uuid, report)
+            except ConcurrentUpdate:
+                report.deferred += 1  # the worker moved the link meanwhile: look again next pass
+            except PermanentApiError as exc:
+                if exc.api == "close" and exc.status in (401, 403):
+                    report.close_write_refused = f"Close refused the write (HTTP {exc.status}): the key cannot write"
+                report.failures.append(f"{link.close_task_id}: {exc}")
+            except ApiError as exc:
+                report.failures.append(f"{link.close_task_id}: {exc}")
+
+    def _settle(self, link: TaskLink, cm_task_uuid: str, report: SyncBackReport) -> None:
+        try:
+            cm_task = self.chartmogul.get_task(cm_task_uuid)
+        except NotFound:
+            report.deleted_in_chartmogul.append(link.close_task_id)
+            return
+        if decide(link, cm_task, None).action is Action.NOTHING:
+            return  # the list was older than the task: it agrees with us after all
+        try:
+            close_task: CloseTask | None = self.close.get_task(link.close_task_id)
+        except NotFound:
+            close_task = None
+        decision = decide(link, cm_task, close_task)
+        report.conflicts += int(decision.conflict)
+        if close_task is None or decision.complete is None:
+            return
+        match decision.action:
+            case Action.NOTE:
+                self._save(link, completed_at=_stamp(cm_task.completed_at), close_version=None, wrote_close=False)
+                report.noted += 1
+            case Action.WRITE_CLOSE:
+                self._write_close(link, cm_task, decision.complete, decision, report)
+            case Action.ALIGN_CHARTMOGUL:
+                self._align_chartmogul(link, cm_task_uuid, close_task, decision.complete, decision, report)
+            case _:
+                pass
+
+    def _write_close(
+        self, link: TaskLink, cm_task: ChartMogulTask, complete: bool, decision: Decision, report: SyncBackReport
+    ) -> None:
+        answer = self.close.set_task_complete(link.close_task_id, complete)
+        self._save(
+            link,
+            completed_at=_stamp(cm_task.completed_at) if complete else None,
+            close_version=format_utc(answer.date_updated),
+            wrote_close=True,
+        )
+        if complete:
+            report.completions_written += 1
+        else:
+            report.reopenings_written += 1
+        report.writes.append(
+            WriteBack(link.close_task_id, cm_task.task_uuid, "close", complete, decision.conflict, decision.reason)
+        )
+
+    def _align_chartmogul(
+        self,
+        link: TaskLink,
+        cm_task_uuid: str,
+        close_task: CloseTask,
+        complete: bool,
+        decision: Decision,
+        report: SyncBackReport,
+    ) -> None:
+        pushed = link.fields.completed_at if link.fields is not None else None
+        completed_at = (pushed or utc_timestamp(close_task.date_updated)) if complete else None
+        answer = self.chartmogul.update_task(cm_task_uuid, {"completed_at": completed_at})
+        if not complete and answer is not None and answer.completed_at is not None:
+            # UNVERIFIED upstream: whether a null completed_at reopens. The engine recreates the
+            # task on the next Close event; the sync-back does not delete tasks on its own.
+            report.failures.append(f"{link.close_task_id}: ChartMogul kept the task completed")
+            return
+        self._save(link, completed_at=completed_at, close_version=None, wrote_close=False)
+        report.chartmogul_aligned += 1
+        report.writes.append(
+            WriteBack(link.close_task_id, cm_task_uuid, "chartmogul", complete, decision.conflict, decision.reason)
+        )
+
+    def _save(self, link: TaskLink, *, completed_at: str | None, close_version: str | None, wrote_close: bool) -> None:
+        settled = link.completion_synced_back(
+            completed_at=completed_at, close_version=close_version, wrote_close=wrote_close, now=self.clock()
+        )
+        self.links.save(link, settled)
+
+
+def _stamp(completed_at: str | None) -> str | None:
+    """ChartMogul's `completed_at` in the form we push (whole seconds, UTC, `Z`)."""
+    if completed_at is None:
+        return None
+    return utc_timestamp(datetime.fromisoformat(completed_at.replace("Z", "+00:00")))
