@@ -134,3 +134,10 @@ def test_a_conditional_resource_grants_its_branch_and_no_value_grants_nothing() 
     grants, problems = grants_of_role(role)
     assert [g.resource for g in grants] == ["CloseApiKeySecret", "ChartMogulApiKeySecret"]
     assert problems == []
+
+
+def test_a_conditional_statement_grants_its_branch() -> None:
+    scan = {"Effect": "Allow", "Action": "dynamodb:Scan", "Resource": {"Fn::GetAtt": ["StateTable", "Arn"]}}
+    grants, problems = grants_of_role(_role({"Fn::If": ["SyncsCompletionBack", scan, {"Ref": "AWS::NoValue"}]}))
+    assert [str(g) for g in grants] == ["dynamodb:Scan on StateTable"]
+    assert problems == []

@@ -127,7 +127,7 @@ def _as_list(value: Any) -> list[Any]:
 
 
 def _resources(value: Any) -> list[Any]:
-    """A statement's resources; both branches of an `!If` count (one of them is deployed), and
+    """Resources (or statements): both branches of an `!If` count (one of them is deployed), and
     `!Ref AWS::NoValue` (the branch that grants nothing) is dropped."""
     found: list[Any] = []
     for item in _as_list(value):
@@ -142,7 +142,7 @@ def grants_of_role(role: Mapping[str, Any]) -> tuple[list[Grant], list[str]]:
     """(grants, problems) for one function's role as sam_roles.py prints it."""
     grants: list[Grant] = []
     problems: list[str] = []
-    for statement in role["statements"]:
+    for statement in _resources(role["statements"]):  # a statement under `!If` counts too
         unsupported = sorted({"Condition", "NotAction", "NotResource"} & set(statement))
         if statement.get("Effect") != "Allow" or unsupported:
             problems.append(f"a statement this check cannot reason about ({unsupported or statement.get('Effect')})")
