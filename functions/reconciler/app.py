@@ -23,6 +23,7 @@ from tasksync.dal.subscriptions import SubscriptionDirectory
 from tasksync.dal.syncback_ledger import SyncBackLedger
 from tasksync.errors import InvalidInput
 from tasksync.logic.syncback import SyncBack, SyncBackReport
+from tasksync.observability import log_reconcile_pass
 from tasksync.reconciler import Reconciler, ReconcileReport
 from tasksync.wiring import reconciler_services_from_environment
 
@@ -128,5 +129,5 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             "Close webhook subscription is paused",
             extra={"subscription_id": subscription_id, "resumed": subscription_id in report.resumed_subscriptions},
         )
-    logger.info("reconcile finished", extra=report.as_dict())
+    log_reconcile_pass(logger, report)
     return report.as_dict()

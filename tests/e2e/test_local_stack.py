@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import queue
 import re
 import secrets
 import signal
@@ -30,7 +29,6 @@ import pytest
 import requests
 
 from tasksync.logic.signature import sign
-from tasksync_dev.local.__main__ import READY_LINE
 from tasksync_dev.local.http_api import http_api_event
 from tasksync_dev.local.options import settings_variables
 from tasksync_dev.local.sqs_source import SqsEventSource, failed_message_ids
@@ -41,22 +39,8 @@ from tasksync_dev.sandbox.chartmogul import ChartMogulSimulator
 from tasksync_dev.sandbox.close import BASE_PATH as CLOSE_BASE_PATH
 from tasksync_dev.sandbox.close import CloseSimulator
 from tests.support.aws import Queues
+from tests.support.local_runner import Runner, poll
 from tests.support.template import REPO_ROOT
-
-DEADLINE_SECONDS = 30.0
-START_DEADLINE_SECONDS = 90.0  # a cold JVM plus imports, on two busy cores
-
-
-def poll[T](condition: Callable[[], T | None], *, what: str, timeout: float = DEADLINE_SECONDS) -> T:
-    """The first truthy value of ``condition()``; fail with ``what`` after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what} did not happen within {timeout:.0f}s")
-        time.sleep(0.1)
 
 
 def sandbox_environment(local_dir: Path, **extra: str) -> dict[str, str]:
@@ -380,34 +364,9 @@ def _clean_environment(local_dir: Path) -> dict[str, str]:
 
 def test_python_m_tasksync_dev_local_runs_until_sigint_and_exits_cleanly(tmp_path: Path) -> None:
     environment = _clean_environment(tmp_path)
-    runner = subprocess.Popen(
-        [sys.executable, "-m", "tasksync_dev.local"],
-        cwd=REPO_ROOT,
-        env=environment,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    lines: queue.Queue[str] = queue.Queue()
-    output: list[str] = []
-
-    def read() -> None:
-        assert runner.stdout is not None
-        for line in runner.stdout:
-            lines.put(line)
-
-    reader = threading.Thread(target=read, name="runner-output", daemon=True)
-    reader.start()
-
-    def seen(marker: str) -> bool:
-        while not lines.empty():
-            output.append(lines.get())
-        if runner.poll() is not None and lines.empty():
-            pytest.fail(f"the runner exited with {runner.returncode}:\n{''.join(output)}")
-        return any(marker in line for line in output)
-
+    runner = Runner(environment)
     try:
-        poll(lambda: seen(READY_LINE), what="the ready line", timeout=START_DEADLINE_SECONDS)
+        runner.wait_ready()
         state = read_state(tmp_path / "stack.json")
         assert state["pid"] == runner.pid
         assert state["mode"] == "sandbox"
@@ -427,20 +386,16 @@ def test_python_m_tasksync_dev_local_runs_until_sigint_and_exits_cleanly(tmp_pat
         assert found is not None, sample.stdout
         task_id = found.group(1)
         poll(
-            lambda: seen("event applied") and any(task_id in line and "action=created" in line for line in output),
+            lambda: (
+                runner.seen("event applied")
+                and any(task_id in line and "action=created" in line for line in runner.text().splitlines())
+            ),
             what="the runner's 'event applied' line",
         )
-
-        runner.send_signal(signal.SIGINT)
-        exit_code = runner.wait(timeout=60)
+        exit_code = runner.stop(signal.SIGINT)
     finally:
-        if runner.poll() is None:
-            runner.kill()
-            runner.wait()
-    reader.join(timeout=10)  # the runner has exited: its output ends
-    while not lines.empty():
-        output.append(lines.get())
-    text = "".join(output)
+        runner.kill_if_running()
+    text = runner.text()
     assert exit_code == 0, text
     assert "stopped" in text
     assert "Traceback" not in text

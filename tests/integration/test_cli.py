@@ -229,8 +229,7 @@ def test_backfill_enqueues_every_task_updated_since_the_date(stack: LocalStack, 
 
     result = cli("--local", "backfill", "--since", "2020-01-01")
     assert result.code == 0, result.err
-    assert "23" in result.out
-    assert "tasks enqueued: 23" in result.err  # the progress line
+    assert "23" in result.out  # the total, printed once (progress lines only show on a slow run)
     messages = drain(stack.queues, stack.queues.events_url)
     assert {m["body"]["object_id"] for m in messages} == task_ids
     assert all(m["group"] == m["body"]["object_id"] for m in messages)

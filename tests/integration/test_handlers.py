@@ -351,7 +351,7 @@ def test_a_reconcile_pass_emits_its_counts_and_checkpoint_age(
     )
     assert 0 <= emf["ReconcileCheckpointAge"][0] < 30  # the pass just completed: a fresh checkpoint
     # The log line (its stream is whichever stdout Powertools' logger was first given: read the record).
-    [finished] = [record for record in caplog.records if record.getMessage() == "reconcile finished"]
+    [finished] = [record for record in caplog.records if record.getMessage().startswith("reconcile pass: ")]
     counts = tuple(getattr(finished, name) for name in ("events_seen", "events_already_applied", "events_enqueued"))
     assert counts == (1, 0, 1)
 

@@ -19,6 +19,8 @@ from tasksync_dev.cli.parser import build_parser
 from tasksync_dev.cli.stack import TargetChoice, open_stack
 
 INTERRUPTED = 130
+# What a shell reports for a program ended by SIGPIPE (128 + 13): `tasksync ... | head` read enough.
+CLOSED_PIPE = 141
 
 
 def _fail(message: str, code: int) -> int:
@@ -34,6 +36,18 @@ def _aws_error(exc: ClientError) -> str:
 
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
     """Run one command; return the process exit code."""
+    try:
+        code = _run(argv, environ)
+        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit
+    except BrokenPipeError:
+        # The reader went away (`| head`): stop quietly. Python would still flush stdout at exit
+        # and complain, so stdout now points at /dev/null.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return CLOSED_PIPE
+    return code
+
+
+def _run(argv: Sequence[str] | None, environ: Mapping[str, str] | None) -> int:
     environ = os.environ if environ is None else environ
     try:
         args = build_parser().parse_args(argv)

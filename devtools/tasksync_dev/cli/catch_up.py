@@ -60,19 +60,19 @@ def _print_failures(report: ReconcileReport) -> int:
 
 def backfill(stack: Stack, args: argparse.Namespace) -> int:
     since: date = args.since
-    progress = Progress("tasks enqueued")
+    progress = Progress("tasks enqueued so far")
     report = _reconciler(stack, progress).backfill(since)
-    progress.done()
+    progress.clear()
     types = ", ".join(sorted(stack.settings.task_types))
     print(f"backfill: {report.backfilled} Close tasks ({types}) updated since {since.isoformat()} enqueued")
     return _print_failures(report)
 
 
 def reconcile(stack: Stack, args: argparse.Namespace) -> int:
-    progress = Progress("events enqueued")
+    progress = Progress("events enqueued so far")
     budget = Budget(args.budget or stack.settings.reconcile_budget_seconds or DEFAULT_BUDGET_SECONDS)
     report = _reconciler(stack, progress).run(budget=budget)
-    progress.done()
+    progress.clear()
     if args.json:
         print_json(report.as_dict())
     else:

@@ -97,6 +97,13 @@ class Progress:
             self._out.write(f"{line}\n")
         self._out.flush()
 
+    def clear(self) -> None:
+        """End without a final count (the command prints its total once, on stdout): on a
+        terminal the progress line is erased; elsewhere its lines stay as they were."""
+        if self._tty and self._shown:
+            self._out.write("\r\033[K")
+            self._out.flush()
+
     def done(self, *, only_if_shown: bool = False) -> None:
         """Show the final count (even a zero), or with ``only_if_shown`` only after progress lines."""
         if only_if_shown and not self._shown:

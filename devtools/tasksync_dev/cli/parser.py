@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 from datetime import date
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import NoReturn
 
@@ -25,6 +26,13 @@ class CommandLineParser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         raise UsageError(f"{message} (see `{self.prog} --help`)")
+
+
+def package_version() -> str:
+    try:
+        return version("tasksync")
+    except PackageNotFoundError:  # run from a checkout without `pip install -e .`
+        return "(not installed)"
 
 
 def _date(text: str) -> date:
@@ -95,6 +103,7 @@ def build_parser() -> CommandLineParser:
         description="Operate a tasksync stack: the Close webhook, backfills, reconciliation, parked tasks, the DLQ.",
         parents=[target],
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
     parents = [target]
 
@@ -122,7 +131,21 @@ def build_parser() -> CommandLineParser:
     reconcile.add_argument(
         "--budget", type=_positive, default=None, metavar="SECONDS", help="stop after this long (default 240)"
     )
-    _command(commands, "status", status.status, "links, queue depths and checkpoints", parents, json_output=True)
+    report = _command(
+        commands,
+        "status",
+        status.status,
+        "recent tasks, link counts, queue depths, checkpoints",
+        parents,
+        json_output=True,
+    )
+    report.add_argument(
+        "--recent",
+        type=_positive,
+        default=status.RECENT_LINKS,
+        metavar="N",
+        help="list the N latest tasks (default 10)",
+    )
     _command(commands, "parked", status.parked, "list parked tasks", parents, json_output=True)
     replay = _command(commands, "replay", catch_up.replay, "apply one Close event again", parents)
     replay.add_argument("event_id", metavar="EVENT_ID", help="a Close event id (ev_...)")

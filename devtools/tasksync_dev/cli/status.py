@@ -1,5 +1,8 @@
 """`tasksync status` and `tasksync parked`: what the sync state looks like right now.
 
+`status` lists the latest tasks (Close task, ChartMogul task, state, customer, title), then the
+counts by state, the queues and the reconciler's checkpoints.
+
 Both scan the task links (an occasional operator read, never on the hot path), so they count
 on a progress line for big tables.
 """
@@ -17,6 +20,9 @@ from tasksync.dal.syncback_ledger import SyncBackLedger
 from tasksync_dev.cli.dlq import depth
 from tasksync_dev.cli.output import Progress, one_line, print_json, print_table
 from tasksync_dev.cli.stack import Stack
+
+RECENT_LINKS = 10
+TITLE_WIDTH = 60
 
 # LinkState -> what the operator calls it.
 STATE_LABELS = {
@@ -41,13 +47,42 @@ def _iso(timestamp: float | None) -> str | None:
     return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds") if timestamp else None
 
 
-def collect(stack: Stack) -> dict[str, Any]:
+def _title(link: TaskLink) -> str | None:
+    fields = link.fields or link.intended_fields  # a parked or creating task has only what it meant to write
+    return fields.task_details if fields is not None else None
+
+
+def _untitled(row: dict[str, Any]) -> str:
+    # A task parked before it was translated has no title yet; its reason says more than "-".
+    return f"(parked: {row['parked_reason']})" if row["parked_reason"] else "-"
+
+
+def _recent(links: list[TaskLink], limit: int) -> list[dict[str, Any]]:
+    """The ``limit`` links written last, newest first."""
+    latest = sorted(links, key=lambda link: (link.updated_at, link.close_task_id), reverse=True)[:limit]
+    return [
+        {
+            "close_task_id": link.close_task_id,
+            "chartmogul_task_uuid": link.cm_task_uuid,
+            "title": _title(link),
+            "state": STATE_LABELS[link.state],
+            "parked_reason": link.parked_reason if link.state is LinkState.PARKED else None,
+            "customer_uuid": link.customer_uuid or link.intended_customer,
+            "lead_id": link.lead_id,
+            "updated_at": _iso(link.updated_at),
+        }
+        for link in latest
+    ]
+
+
+def collect(stack: Stack, recent: int = RECENT_LINKS) -> dict[str, Any]:
     links = _scan(stack)
     counts = Counter(STATE_LABELS[link.state] for link in links)
     reasons = Counter(link.parked_reason or "(no reason recorded)" for link in links if link.state is LinkState.PARKED)
     checkpoints = stack.checkpoints.all()
     return {
         "stack": stack.target.name,
+        "recent": _recent(links, recent),
         "tasks": {label: counts.get(label, 0) for label in STATE_LABELS.values()},
         "parked_reasons": dict(reasons.most_common()),
         "queue": depth(stack.sqs, stack.queue_url),
@@ -68,12 +103,28 @@ def collect(stack: Stack) -> dict[str, Any]:
 
 
 def status(stack: Stack, args: argparse.Namespace) -> int:
-    report = collect(stack)
+    report = collect(stack, args.recent)
     if args.json:
         print_json(report)
         return 0
     tasks = report["tasks"]
     print(f"stack {report['stack']}")
+    if report["recent"]:
+        print_table(
+            [
+                [
+                    row["close_task_id"],
+                    row["chartmogul_task_uuid"] or "-",
+                    row["state"],
+                    row["customer_uuid"] or "-",
+                    one_line(row["title"] or _untitled(row), TITLE_WIDTH),
+                ]
+                for row in report["recent"]
+            ],
+            ["CLOSE TASK", "CHARTMOGUL TASK", "STATE", "CUSTOMER", "TITLE"],
+        )
+    else:
+        print("no tasks mirrored yet")
     print("tasks: " + ", ".join(f"{tasks[label]} {label}" for label in STATE_LABELS.values()))
     for reason, count in report["parked_reasons"].items():
         print(f"  parked {count:>5}  {one_line(reason, 200)}")

@@ -1,4 +1,7 @@
-"""`python -m tasksync_dev.local` (what `make run` runs): start the local stack, wait for Ctrl-C.
+"""`python -m tasksync_dev.local [--fresh]` (what `make run` runs): start the local stack, wait for Ctrl-C.
+
+--fresh (`make run FRESH=1`) empties this mode's tables kept in .local/ first (see
+tasksync_dev.local.persistence for what a restart keeps).
 
 Environment: PORT (default 3000; 0 picks a free one), CLOSE_API_KEY + CHARTMOGUL_API_KEY for the
 real APIs (else the sandbox), CLOSE_API_URL / CHARTMOGUL_API_URL, CLOSE_WEBHOOK_SIGNATURE_KEY,
@@ -10,6 +13,7 @@ setting of the app itself.
 
 from __future__ import annotations
 
+import argparse
 import os
 import signal
 import sys
@@ -32,9 +36,16 @@ def _command(executable: str) -> str:
         return executable
 
 
+def _tasksync_command() -> str:
+    """The operator CLI as it can be typed here: the venv's script when it is there (it is not on PATH)."""
+    script = Path(sys.executable).parent / "tasksync"
+    return _command(str(script)) if script.exists() else f"{_command(sys.executable)} -m tasksync_dev"
+
+
 def banner(stack: LocalStack) -> str:
     state = stack.state()
     python = _command(sys.executable)
+    tasksync = _tasksync_command()
     aws = (
         f"DynamoDB Local {state['endpoints']['dynamodb']}, SQS and Secrets Manager on moto {state['endpoints']['sqs']}"
         if state["dynamodb_engine"] == "dynamodb-local"
@@ -46,6 +57,7 @@ def banner(stack: LocalStack) -> str:
         f"  worker      polls {state['queues']['EventQueue']}",
         f"  reconciler  every {stack.options.reconcile_interval_seconds} s",
         f"  AWS         {aws}",
+        f"  state       {stack.persistence.describe()}",
     ]
     if state["mode"] == "sandbox":
         close, chartmogul = state["close"], state["chartmogul"]
@@ -62,13 +74,17 @@ def banner(stack: LocalStack) -> str:
             "Try it, in another terminal:",
             f"  {python} -m tasksync_dev.local.sample",
             "    creates a task in the sandbox Close, signs its webhook as Close does and posts it here;",
-            "    --complete/--reopen/--delete TASK_ID change it, --curl prints curl commands instead.",
+            "    --complete/--reopen/--delete TASK_ID change it, --curl prints curl commands instead;",
+            "    --lead umbrella picks a lead no ChartMogul customer matches: its task parks.",
             "    (It signs at send time: a saved curl command is refused after SIGNATURE_TOLERANCE_SECONDS.)",
         ]
     else:
         lines += [
             f"  Close       {state['close']['api_url']}",
             f"  ChartMogul  {state['chartmogul']['api_url']}",
+            "  webhook     Close delivers only to a public URL: expose this port through a tunnel",
+            f"              (e.g. cloudflared tunnel --url http://localhost:{state['port']}), subscribe",
+            "              https://<tunnel>/webhooks/close in Close and set CLOSE_WEBHOOK_SIGNATURE_KEY to its key",
         ]
         if not stack.environment.get("CLOSE_WEBHOOK_SIGNATURE_KEY"):
             lines.append(
@@ -76,13 +92,27 @@ def banner(stack: LocalStack) -> str:
                 "the reconciler still catches up from Close's event log"
             )
     lines += [
-        f"  tasksync status --local   shows links, parked tasks and the queues (state: {stack.state_path})",
+        "",
+        "See what happened (also `make status`):",
+        f"  {tasksync} --local status     the mirrored tasks, parked ones and the queues",
+        f"  {tasksync} --local parked     parked tasks and why",
         "",
     ]
     return "\n".join(lines)
 
 
-def main() -> int:
+def _arguments(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m tasksync_dev.local", description="Run tasksync locally (what `make run` runs)."
+    )
+    parser.add_argument(
+        "--fresh", action="store_true", help="empty this mode's tables kept in .local/ first (make run FRESH=1)"
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    arguments = _arguments(argv)
     stop_requested = threading.Event()
 
     def request_stop(signum: int, _frame: FrameType | None) -> None:
@@ -96,7 +126,7 @@ def main() -> int:
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, request_stop)
     try:
-        stack = LocalStack(os.environ)
+        stack = LocalStack(os.environ, fresh=arguments.fresh, keep_sandbox=True)
     except InvalidInput as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -1,7 +1,9 @@
 """DynamoDB Local (AWS's own engine, a Java jar in .tools/dynamodb) as a child process.
 
-It runs in memory with telemetry off. It has no bind-address option and listens on every
-interface; we only ever talk to it on 127.0.0.1.
+It runs with telemetry off, in memory, or with ``data_dir`` in one SQLite file there that
+outlives the process (`make run` with the real APIs: the links and checkpoints survive a
+restart). It has no bind-address option and listens on every interface; we only ever talk to
+it on 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -29,9 +31,12 @@ class DynamoDBLocal(ChildServer):
 
     name = "DynamoDB Local"
 
-    def __init__(self, install_dir: Path, log_path: Path) -> None:
-        super().__init__(log_path, cwd=install_dir)
+    def __init__(
+        self, install_dir: Path, log_path: Path, *, data_dir: Path | None = None, pid_path: Path | None = None
+    ) -> None:
+        super().__init__(log_path, cwd=install_dir, pid_path=pid_path)
         self.install_dir = install_dir
+        self.data_dir = data_dir
 
     @property
     def jar(self) -> Path:
@@ -43,6 +48,8 @@ class DynamoDBLocal(ChildServer):
     def launch(self) -> None:
         if not self.installed():
             raise DynamoDBLocalError(f"DynamoDB Local needs java and {self.jar} (run `make setup`)")
+        if self.data_dir is not None:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
         super().launch()
 
     def command(self, port: int) -> list[str]:
@@ -58,7 +65,7 @@ class DynamoDBLocal(ChildServer):
             f"-Djava.library.path={self.install_dir / 'DynamoDBLocal_lib'}",
             "-jar",
             str(self.jar),
-            "-inMemory",
+            *(["-dbPath", str(self.data_dir)] if self.data_dir is not None else ["-inMemory"]),
             "-sharedDb",
             "-disableTelemetry",
             "-port",

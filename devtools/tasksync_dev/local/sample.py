@@ -3,6 +3,7 @@
     python -m tasksync_dev.local.sample                     # create a task on a demo lead
     python -m tasksync_dev.local.sample --complete task_... # complete it (or --reopen, --delete)
     python -m tasksync_dev.local.sample --curl              # print a curl command instead of posting
+    python -m tasksync_dev.local.sample --lead umbrella     # a lead with no ChartMogul customer: it parks
 
 Each run changes the task in the sandbox Close over its API, reads the events Close logged for
 it, and delivers each as Close would: the webhook envelope, signed now with the subscription's
@@ -16,7 +17,6 @@ import argparse
 import json
 import shlex
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -27,7 +27,8 @@ from tasksync.logic.signature import sign
 from tasksync_dev.local.state import LocalStackNotRunning, read_state, state_path
 
 TIMEOUT = (3.05, 10.0)
-DEMO_LEADS = ("acme", "globex", "initech")
+# umbrella has no ChartMogul customer: its tasks park (see `tasksync --local parked`).
+DEMO_LEADS = ("acme", "globex", "initech", "umbrella")
 DEMO_REPS = ("alice", "bob")
 
 
@@ -89,12 +90,11 @@ def signed_delivery(event: dict[str, Any], subscription_id: str, signature_key: 
 
 
 def curl_command(url: str, body: bytes, headers: dict[str, str]) -> str:
-    with tempfile.NamedTemporaryFile("wb", prefix="tasksync-webhook-", suffix=".json", delete=False) as handle:
-        handle.write(body)
+    """The body goes inline (shell-quoted), byte for byte as signed: no file is left behind."""
     parts = ["curl", "-sS", "-X", "POST", url]
     for name, value in headers.items():
         parts += ["-H", f"{name}: {value}"]
-    parts += ["--data-binary", f"@{handle.name}"]
+    parts += ["--data-binary", body.decode("utf-8")]
     return shlex.join(parts)
 
 
@@ -183,7 +183,7 @@ def _deliver(state: dict[str, Any], events: list[dict[str, Any]], *, curl: bool)
         print(f"posted {label} -> {answer.status_code} {answer.text}")
         failures += answer.status_code >= 300
     if not curl:
-        print("The runner logs 'event applied' for each; `tasksync status --local` shows the result.")
+        print("The runner logs a line for each; `make status` (or .venv/bin/tasksync --local status) shows the result.")
     return 1 if failures else 0
 
 

@@ -4,12 +4,15 @@ What runs, all on 127.0.0.1:
 - AWS: DynamoDB Local when java and .tools/dynamodb are there, otherwise moto; SQS and Secrets
   Manager on a moto server. Both are child processes, so their work does not hold this
   process's GIL. Tables, queues and secrets come from template.yaml's own
-  definitions, under a prefix unique to the run.
+  definitions. With the real APIs (and with `make run` in sandbox mode) the tables are kept in
+  .local/ under fixed names across restarts; otherwise they live in memory under a prefix
+  unique to the run (tasksync_dev.local.persistence says what is kept and why).
 - The three Lambda handlers, loaded from their files: the receiver behind a local HTTP API
   (`POST /webhooks/close`), the worker fed by an SQS poller with Lambda's partial-batch rules,
   the reconciler on a fixed-rate schedule.
-- Sandbox mode (no API keys): the Close and ChartMogul simulators, seeded with demo data, and a
-  Close webhook subscription whose signature key the receiver verifies with.
+- Sandbox mode (no API keys): the Close and ChartMogul simulators, seeded with demo data (or
+  resumed from what the last clean stop saved), and a Close webhook subscription whose
+  signature key the receiver verifies with.
 
 The handlers read os.environ as in Lambda, so a running stack owns the process environment:
 only one LocalStack runs per process at a time, and stop() puts the environment back.
@@ -20,7 +23,6 @@ from __future__ import annotations
 import errno
 import json
 import os
-import secrets
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -35,6 +37,7 @@ from botocore.config import Config
 from tasksync.config import SyncSettings
 from tasksync.dal.aws import forget_clients
 from tasksync.reconciler import subscribed_pairs
+from tasksync_dev.local.child_process import stop_orphans
 from tasksync_dev.local.dynamodb import DynamoDBLocal
 from tasksync_dev.local.http_api import WEBHOOK_ROUTE, HttpApi
 from tasksync_dev.local.lambda_runtime import LocalFunction
@@ -52,15 +55,19 @@ from tasksync_dev.local.options import (
     app_environment,
     settings_variables,
 )
+from tasksync_dev.local.persistence import Persistence
+from tasksync_dev.local.preflight import PreflightFailed, check_api_keys
 from tasksync_dev.local.schedule import FixedRateSchedule
 from tasksync_dev.local.sqs_source import Invoke as WorkerInvoke
 from tasksync_dev.local.sqs_source import SqsEventSource
 from tasksync_dev.local.state import STATE_FILE_NAME, STATE_VERSION, process_alive, remove_state, write_state
 from tasksync_dev.local.template import (
     REPO_ROOT,
+    TableMismatch,
     create_queues,
     create_secrets,
     create_tables,
+    delete_tables,
     function_definitions,
     load_template,
 )
@@ -109,12 +116,30 @@ class LocalStack:
     _active: ClassVar[LocalStack | None] = None
     _active_lock: ClassVar[threading.Lock] = threading.Lock()
 
-    def __init__(self, environ: Mapping[str, str] | None = None, *, repo_root: Path = REPO_ROOT) -> None:
+    def __init__(
+        self,
+        environ: Mapping[str, str] | None = None,
+        *,
+        repo_root: Path = REPO_ROOT,
+        fresh: bool = False,
+        keep_sandbox: bool = False,
+    ) -> None:
         self.user_environ: dict[str, str] = dict(os.environ if environ is None else environ)
         self.options = LocalOptions.from_env(self.user_environ)  # raises InvalidInput
+        # The app's own settings, checked before anything starts (TASK_TYPES, ASSIGNEE_MAP, ...).
+        SyncSettings.from_env(app_environment(self.user_environ, {}))
         self.repo_root = repo_root
         self.log = runner_logger()
-        self.prefix = f"tasksync-{secrets.token_hex(3)}"
+        self.fresh = fresh
+        # Real APIs: always kept (a lost link is a duplicate task). Sandbox: when asked (`make run`).
+        sandbox = self.options.mode == "sandbox"
+        self.persistence = Persistence(
+            self.options.local_dir,
+            keeps_tables=self.options.dynamodb != "moto" and (keep_sandbox or not sandbox),
+            sandbox=sandbox,
+        )
+        self._sandbox_resumed = False
+        self.prefix = self.persistence.table_prefix()
         self.state_path = self.options.local_dir / STATE_FILE_NAME
         self.started_at: datetime | None = None
         self.dynamodb_engine = ""
@@ -200,6 +225,7 @@ class LocalStack:
             "port": self.port,
             "receiver_url": self.receiver_url,
             "dynamodb_engine": self.dynamodb_engine,
+            "kept_tables": self.persistence.keeps_tables,
             "endpoints": dict(self.endpoints),
             "tables": dict(self.tables),
             "queues": dict(self.queues),
@@ -239,10 +265,21 @@ class LocalStack:
 
     def _start(self) -> None:
         self._refuse_if_another_stack_runs()
+        if self.options.mode == "real":
+            try:
+                check_api_keys(SyncSettings.from_env(app_environment(self.user_environ, {})))
+            except PreflightFailed as exc:
+                raise LocalStackError(str(exc)) from None
+        for orphan in stop_orphans(self.persistence.pid_dir):
+            self.log.warning("stopped %s, left running by a local stack that was killed", orphan)
+        if self.fresh:
+            self.persistence.forget_sandbox()
         self.started_at = datetime.now(UTC)
         template = self._template()
         # DynamoDB Local's JVM and moto's interpreter boot side by side.
-        self._moto = MotoServer(self.options.local_dir / "moto-server.log")
+        self._moto = MotoServer(
+            self.options.local_dir / "moto-server.log", pid_path=self.persistence.pid_dir / "moto-server.pid"
+        )
         self._moto.launch()
         self._launch_dynamodb_local()
         sqs, secrets_manager = self._start_moto(self._moto)
@@ -284,6 +321,7 @@ class LocalStack:
                 self.log.warning("the %s did not finish within %.0fs; leaving it behind", name, STOP_TIMEOUT_SECONDS)
         self._schedule = None
         self._event_source = None
+        self._save_sandbox()
         for simulator in (self.chartmogul_simulator, self.close_simulator):
             if simulator is not None:
                 simulator.stop()
@@ -386,14 +424,20 @@ class LocalStack:
     def _launch_dynamodb_local(self) -> None:
         if self.options.dynamodb == "moto":
             return
-        local = DynamoDBLocal(self.repo_root / ".tools" / "dynamodb", self.options.local_dir / "dynamodb-local.log")
+        local = DynamoDBLocal(
+            self.repo_root / ".tools" / "dynamodb",
+            self.options.local_dir / "dynamodb-local.log",
+            data_dir=self.persistence.data_dir if self.persistence.keeps_tables else None,
+            pid_path=self.persistence.pid_dir / "dynamodb-local.pid",
+        )
         if local.installed():
             local.launch()
             self._dynamodb_local = local
         elif self.options.dynamodb == "dynamodb-local":
             raise LocalStackError(f"DynamoDB Local needs java and {local.jar} (run `make setup`)")
         else:
-            self.log.warning("java or %s is missing: DynamoDB runs on moto", local.jar)
+            self.log.warning("java or %s is missing: DynamoDB runs on moto, and a restart forgets it", local.jar)
+            self.persistence = Persistence(self.options.local_dir, keeps_tables=False, sandbox=self.persistence.sandbox)
 
     def _start_moto(self, moto: MotoServer) -> tuple[SQSClient, SecretsManagerClient]:
         moto_url = moto.wait_until_ready()
@@ -422,7 +466,17 @@ class LocalStack:
             self.endpoints["dynamodb"] = self._dynamodb_local.wait_until_ready()
             self.dynamodb_engine = "dynamodb-local"
         dynamodb: DynamoDBClient = self._aws_client("dynamodb", self.endpoints["dynamodb"])
-        self.tables = create_tables(dynamodb, self.prefix, template)
+        fresh_sandbox = self.persistence.sandbox and not self._sandbox_resumed
+        if self.persistence.keeps_tables and (self.fresh or fresh_sandbox):
+            # FRESH; or the simulators start from the sample data, which a killed run's tables
+            # would not match.
+            delete_tables(dynamodb, self.prefix, template)
+            if self.fresh:
+                self.log.info("FRESH: the kept %s-* tables were emptied", self.prefix)
+        try:
+            self.tables = create_tables(dynamodb, self.prefix, template, keep_existing=self.persistence.keeps_tables)
+        except TableMismatch as exc:
+            raise LocalStackError(str(exc)) from None
         self._require((STATE_TABLE, self.tables), (IDEMPOTENCY_TABLE, self.tables))
 
     @staticmethod
@@ -456,10 +510,18 @@ class LocalStack:
         if self.options.chartmogul_error_rate:
             writes = frozenset({"POST", "PATCH", "DELETE"})
             chartmogul.inject(FaultPlan(error_rate=self.options.chartmogul_error_rate, methods=writes))
+        task_types = SyncSettings.from_env(app_environment(self.user_environ, {})).task_types
+        saved = self.persistence.take_sandbox() if self.persistence.keeps_tables else None
+        if saved is not None and saved.get("task_types") == sorted(task_types):
+            close.restore(saved["close"])
+            chartmogul.restore(saved["chartmogul"])
+            self.sandbox_ids = dict(saved["sandbox_ids"])
+            self.subscription_id, self._signature_key = saved["subscription_id"], saved["signature_key"]
+            self._sandbox_resumed = True
+            return
         self.sandbox_ids = close.seed_demo()
         chartmogul_demo = chartmogul.seed_demo()
         self.sandbox_ids["data_source"] = chartmogul_demo["data_source_uuid"]
-        task_types = SyncSettings.from_env(app_environment(self.user_environ, {})).task_types
         subscription = close.create_subscription(
             self.receiver_url,
             [{"object_type": object_type, "action": action} for object_type, action in subscribed_pairs(task_types)],
@@ -467,6 +529,23 @@ class LocalStack:
         self.subscription_id = str(subscription["id"])
         self._signature_key = str(subscription["signature_key"])
         close.webhook_sender = loopback_sender(close)  # the sync-back's writes come back as webhooks
+
+    def _save_sandbox(self) -> None:
+        """At a clean stop: what the simulators hold, for the next `make run` to resume."""
+        close, chartmogul = self.close_simulator, self.chartmogul_simulator
+        if not (self._running and self.persistence.keeps_tables and close and chartmogul):
+            return
+        task_types = SyncSettings.from_env(self.environment).task_types
+        self.persistence.save_sandbox(
+            {
+                "task_types": sorted(task_types),
+                "close": close.snapshot(),
+                "chartmogul": chartmogul.snapshot(),
+                "sandbox_ids": dict(self.sandbox_ids),
+                "subscription_id": self.subscription_id,
+                "signature_key": self._signature_key,
+            }
+        )
 
     def _store_sandbox_signature_key(self, secrets_manager: SecretsManagerClient) -> None:
         """What `tasksync webhook register` does in AWS: the subscription's key, by id."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import copy
 import json
 import random
 import re
@@ -21,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlsplit
 
 
@@ -106,6 +107,18 @@ class SimulatorServer:
     """A threaded HTTP server with routing, auth, rate limiting, faults and a call log."""
 
     name = "simulator"
+    # The attributes that hold what the API's account holds (not faults, calls or keys): what
+    # snapshot() copies out and restore() puts back, so that `make run` can stop and resume it.
+    STATE: ClassVar[tuple[str, ...]] = ()
+
+    def snapshot(self) -> dict[str, Any]:
+        with self.lock:
+            return copy.deepcopy({name: getattr(self, name) for name in self.STATE})
+
+    def restore(self, state: dict[str, Any]) -> None:
+        with self.lock:
+            for name in self.STATE:
+                setattr(self, name, copy.deepcopy(state[name]))
 
     def __init__(
         self,

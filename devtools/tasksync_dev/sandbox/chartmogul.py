@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import itertools
 import operator
 import uuid as uuid_module
 from collections.abc import Callable, Iterable
@@ -97,6 +96,16 @@ class ChartMogulSimulator(SimulatorServer):
     """ChartMogul tasks and customers over HTTP, with a thread-safe Python control API."""
 
     name = "chartmogul-simulator"
+    STATE = (
+        "users",
+        "data_sources",
+        "customers",
+        "tasks",
+        "deleted_task_uuids",
+        "_sort_keys",
+        "_last_created",
+        "_next_customer_id",
+    )
 
     def __init__(
         self,
@@ -134,7 +143,7 @@ class ChartMogulSimulator(SimulatorServer):
         # when several objects are created in the same millisecond.
         self._sort_keys: dict[str, tuple[str, str]] = {}
         self._last_created = datetime.min.replace(tzinfo=UTC)
-        self._customer_ids = itertools.count(25647)
+        self._next_customer_id = 25647
         self._register_routes()
 
     # ----------------------------------------------------------------- control API
@@ -250,6 +259,10 @@ class ChartMogulSimulator(SimulatorServer):
         self.route("POST", r"/v1/customers", self._create_customer)
 
     # ----------------------------------------------------------------- helpers (lock held)
+    def _take_customer_id(self) -> int:
+        taken, self._next_customer_id = self._next_customer_id, self._next_customer_id + 1
+        return taken
+
     def _next_created(self) -> datetime:
         now = datetime.now(UTC)
         if now <= self._last_created:
@@ -263,7 +276,7 @@ class ChartMogulSimulator(SimulatorServer):
         created = self._next_created()
         customer_uuid = uuid or f"cus_{uuid_module.uuid4()}"
         customer = {
-            "id": next(self._customer_ids),
+            "id": self._take_customer_id(),
             "uuid": customer_uuid,
             "external_id": external_id,
             "external_ids": [external_id],

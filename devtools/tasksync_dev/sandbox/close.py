@@ -155,6 +155,18 @@ class CloseSimulator(SimulatorServer):
     """Close over HTTP, plus a Python control API that records the events Close would log."""
 
     name = "close-simulator"
+    STATE = (
+        "_users",
+        "_leads",
+        "_tasks",
+        "_deleted_task_ids",
+        "_activities",
+        "_events",
+        "_event_times",
+        "_subscriptions",
+        "_clock_offset",
+        "_last_tick",
+    )
 
     def __init__(
         self,
@@ -752,11 +764,12 @@ class CloseSimulator(SimulatorServer):
 
     # ================================================================= demo data
     def seed_demo(self) -> dict[str, str]:
-        """Two reps and three leads whose contact emails match the ChartMogul demo customers.
+        """Two reps, three leads whose contact emails match the ChartMogul demo customers, and one
+        that matches none, so that its tasks park (`tasksync parked`, the parked retry).
 
         Returns ids by short name: ``alice``, ``bob`` (users) and ``acme``, ``globex``,
         ``initech`` (leads with contacts ops@acme.example, finance@globex.example,
-        cto@initech.example).
+        cto@initech.example), ``umbrella`` (it@umbrella.example: no ChartMogul customer).
         """
         with self.lock:
             ids = {
@@ -767,6 +780,7 @@ class CloseSimulator(SimulatorServer):
                 ("acme", "Acme Corp", "ops@acme.example"),
                 ("globex", "Globex Corporation", "finance@globex.example"),
                 ("initech", "Initech", "cto@initech.example"),
+                ("umbrella", "Umbrella Corporation", "it@umbrella.example"),
             ):
                 ids[short] = self.add_lead(name, emails=[email])["id"]
             return ids
@@ -802,6 +816,7 @@ class CloseSimulator(SimulatorServer):
             ("GET", "/task/(?P<id>[^/]+)/", self._http_get_task),
             ("PUT", "/task/(?P<id>[^/]+)/", self._http_update_task),
             ("DELETE", "/task/(?P<id>[^/]+)/", self._http_delete_task),
+            ("GET", "/me/", self._http_me),
             ("GET", "/user/", self._http_list_users),
             ("GET", "/user/(?P<id>[^/]+)/", self._http_get_user),
             ("GET", "/lead/(?P<id>[^/]+)/", self._http_get_lead),
@@ -914,6 +929,10 @@ class CloseSimulator(SimulatorServer):
     def _http_get_user(self, request: Request) -> Response:
         user = self._users.get(request.match["id"])
         return Response(200, copy.deepcopy(user)) if user else self.not_found()
+
+    def _http_me(self, _request: Request) -> Response:
+        """The key's own user, as Close's `GET /me/` (what `make run` checks a key with)."""
+        return Response(200, {"id": "user_sandbox_api", "email": "api@sandbox.example", "organizations": []})
 
     def _http_list_users(self, request: Request) -> Response:
         limit = _int_param(request.query, "_limit", 100, 100)

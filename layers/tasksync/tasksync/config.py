@@ -31,6 +31,25 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+# Close's task `_type`s: the eight its Tasks reference lists, plus outgoing_call, which its API
+# schema accepts on create (see docs/upstream-apis.md). Close has no endpoint that lists them, so
+# a type missing here would be refused until it is added; template.yaml's TaskTypes pattern
+# repeats this list for CloudFormation.
+CLOSE_TASK_TYPES = frozenset(
+    {
+        "lead",
+        "incoming_email",
+        "email_followup",
+        "missed_call",
+        "answered_detached_call",
+        "voicemail",
+        "opportunity_due",
+        "incoming_sms",
+        "outgoing_call",
+    }
+)
+
+
 class SyncSettings(BaseModel):
     """Settings for the receiver, worker, reconciler, local runner and CLI."""
 
@@ -91,7 +110,16 @@ class SyncSettings(BaseModel):
         if isinstance(value, str):
             types = frozenset(part.strip() for part in value.split(",") if part.strip())
             if not types:
-                raise ValueError("must name at least one Close task type, e.g. 'lead'")
+                raise ValueError("expected comma-separated Close task types, e.g. 'lead' or 'lead,outgoing_call'")
+            unknown = types - CLOSE_TASK_TYPES
+            if unknown:
+                # A typo ("leads") would otherwise subscribe to nothing and mirror nothing, silently.
+                # The names are not echoed (a key pasted here must not reach a log); the list shows
+                # what was meant.
+                raise ValueError(
+                    f"{len(unknown)} of the {len(types)} names are not Close task types; "
+                    f"expected some of: {', '.join(sorted(CLOSE_TASK_TYPES))}"
+                )
             return types
         return value
 
@@ -155,7 +183,7 @@ class SyncSettings(BaseModel):
             first = exc.errors()[0]
             name = str(first["loc"][0]) if first["loc"] else "configuration"
             # Never echo the input value: it may be a secret.
-            raise InvalidInput(name, first["msg"]) from None
+            raise InvalidInput(name, _expected_form(first)) from None
 
     def chartmogul_assignee_for(self, close_email: str | None) -> str | None:
         """The ChartMogul assignee to try first for a Close user's email (the assignee rule).
@@ -170,3 +198,31 @@ class SyncSettings(BaseModel):
         if not close_email or not close_email.strip():
             return self.default_assignee
         return self.assignee_map.get(close_email.strip().lower()) or close_email.strip()
+
+
+# pydantic's error types -> the form a variable expects, in our words ("Input should be a valid
+# boolean" means nothing to someone setting an environment variable).
+_EXPECTED_FORMS = {
+    "bool_parsing": "expected true or false",
+    "bool_type": "expected true or false",
+    "int_parsing": "expected a whole number",
+    "int_type": "expected a whole number",
+    "int_from_float": "expected a whole number",
+    "float_parsing": "expected a number",
+    "float_type": "expected a number",
+}
+_BOUNDS = {"ge": "a number of at least {}", "gt": "a number above {}", "le": "a number of at most {}"}
+
+
+def _expected_form(error: Any) -> str:
+    """One pydantic error, worded as what the variable expects."""
+    context = error.get("ctx") or {}
+    if error["type"] == "value_error" and "error" in context:
+        return str(context["error"])  # our own validators' words
+    if error["type"] in _EXPECTED_FORMS:
+        return _EXPECTED_FORMS[error["type"]]
+    for bound, form in _BOUNDS.items():
+        if bound in context:
+            limit = context[bound]
+            return "expected " + form.format(f"{limit:g}" if isinstance(limit, float) else limit)
+    return "has a value of the wrong form"

@@ -32,6 +32,7 @@ from tasksync.logic.results import ApplyResult, Outcome
 from tasksync.logic.sync import TaskSync
 
 if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
     from mypy_boto3_dynamodb.client import DynamoDBClient
     from mypy_boto3_sqs.client import SQSClient
 
@@ -41,6 +42,8 @@ IDEMPOTENCY_KEY_PREFIX = "tasksync-event"
 IDEMPOTENCY_EVENT_KEY = "[id, date_updated]"
 # Close can repeat an event for 72 hours; keep the idempotency record a little longer.
 IDEMPOTENCY_SECONDS = 4 * 86400
+# Set on a result that came from the idempotency store (a repeated delivery), never stored.
+REPLAYED_KEY = "_replayed"
 RETRYABLE = (RetryableApiError, LeaseHeld, ConcurrentUpdate, IdempotencyAlreadyInProgressError)
 
 
@@ -61,6 +64,8 @@ class OutcomeSink(Protocol):
     """Where results go: Powertools Metrics + Logger in Lambda, a log line locally."""
 
     def applied(self, result: ApplyResult, event_id: str) -> None: ...
+
+    def replayed(self, result: ApplyResult, event_id: str) -> None: ...
 
     def retrying(self, event_id: str, error: Exception, visibility: int) -> None: ...
 
@@ -130,6 +135,7 @@ class Worker:
             event_key_jmespath=IDEMPOTENCY_EVENT_KEY,
             raise_on_no_idempotency_key=True,
             expires_after_seconds=IDEMPOTENCY_SECONDS,
+            response_hook=_mark_replayed,
         )
         persistence = DynamoDBPersistenceLayer(table_name=settings.idempotency_table, boto3_client=dynamodb)
 
@@ -176,7 +182,8 @@ class Worker:
             self._delay(record, visibility)
             self.sink.retrying(event_id, exc, visibility)
             raise
-        self.sink.applied(_result_from_dict(result), event_id)
+        replayed = bool(result.pop(REPLAYED_KEY, False))
+        (self.sink.replayed if replayed else self.sink.applied)(_result_from_dict(result), event_id)
         return RecordOutcome(event_id, result)
 
     def _delay(self, record: SyncRecord, seconds: int) -> None:
@@ -198,6 +205,11 @@ class Worker:
             MessageDeduplicationId=record.message_id,
             MessageAttributes={"reason": {"DataType": "String", "StringValue": reason[:1000]}},
         )
+
+
+def _mark_replayed(response: Any, idempotent_data: DataRecord) -> Any:
+    """Powertools calls this only when it answers from a stored record: nothing was applied now."""
+    return {**response, REPLAYED_KEY: True} if isinstance(response, dict) else response
 
 
 def _result_from_dict(data: dict[str, Any]) -> ApplyResult:
