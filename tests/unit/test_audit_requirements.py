@@ -88,7 +88,7 @@ def test_a_hashed_lock_is_audited_as_it_is_and_a_loose_file_is_resolved(tmp_path
 def test_every_file_the_project_installs_is_audited() -> None:
     root = audit_requirements.Path(__file__).resolve().parents[2]
     makefile = (root / "Makefile").read_text()
-    installed = set(re.findall(r"pip install .*-r (\S+)", makefile))
+    installed = set(re.findall(r"(?:pip install|PIP_INSTALL\)) .*-r (\S+)", makefile))
     layer = (root / "layers" / "tasksync" / "Makefile").read_text().replace("\\\n", " ")
     installed |= {f"layers/tasksync/{name}" for name in re.findall(r"-r (\S+)", layer)}
     assert installed >= {"requirements-dev.txt", "layers/tasksync/requirements.lock"}
