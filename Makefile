@@ -136,10 +136,12 @@ security: $(SECURITY_VENV)/.installed $(SAM_VENV)/.installed
 	$(SAM_VENV)/bin/cfn-lint template.yaml
 	$(SECURITY_VENV)/bin/checkov --file template.yaml --framework cloudformation --compact --quiet --skip-download
 	$(SECURITY_VENV)/bin/bandit --quiet --configfile pyproject.toml --recursive layers/tasksync/tasksync devtools functions
-	$(SECURITY_VENV)/bin/python -m tests.support.audit_requirements layers/tasksync/requirements.txt requirements-dev.txt
+	$(SECURITY_VENV)/bin/python -m tests.support.audit_requirements \
+		layers/tasksync/requirements.lock requirements-dev.txt requirements-sam.txt requirements-security.txt
 
 test: setup lint typecheck sam-validate security
-	$(BIN)/pytest -q -p no:cacheprovider tests
+	@# The IAM coverage check (tests/iam) must compare a complete recording here, never skip.
+	TASKSYNC_IAM_COVERAGE=required $(BIN)/pytest -q -p no:cacheprovider tests
 	$(MAKE) sam-build
 
 # FRESH=1: forget what the last run of this mode kept in .local/ (links, checkpoints, sandbox).

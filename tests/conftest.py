@@ -5,4 +5,5 @@ pytest_plugins = [
     "tests.support.aws",
     "tests.support.close_sandbox",
     "tests.support.chartmogul_sandbox",
+    "tests.support.iam.recording",
 ]

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 
+from tasksync.dal.api_keys import read_secret
 from tasksync.dal.aws import aws_client, forget_clients
+from tasksync.dal.signature_keys import SecretSignatureKeys
+from tests.support.aws import Secrets
 from tests.support.dynamodb import StateTables
 
 
@@ -48,3 +52,19 @@ def test_clients_time_out_and_retry_as_configured(dynamodb_local: str) -> None:
     assert config.retries is not None
     assert config.retries["mode"] == "standard"
     assert config.retries["total_max_attempts"] == 3
+
+
+def test_secret_reads_go_through_the_short_timeout_client(
+    moto_server: str, secrets: Secrets, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Powertools' default provider would build its own client with botocore's 60 s timeouts.
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SECRETS_MANAGER", moto_server)
+    api_key_arn = secrets.put("close-api-key", "a-close-key")
+    keys_arn = secrets.put("signature-keys", json.dumps({"whsub_1": "ab" * 32}))
+    sent: list[str] = []
+    aws_client("secretsmanager").meta.events.register(
+        "before-send.secrets-manager", lambda request, **_: sent.append(request.url)
+    )
+    assert read_secret(api_key_arn, True) == "a-close-key"
+    assert SecretSignatureKeys(keys_arn).subscription_ids() == ["whsub_1"]
+    assert len(sent) == 2

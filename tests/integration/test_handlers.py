@@ -17,7 +17,9 @@ from aws_lambda_powertools.utilities import parameters
 from tasksync.dal.aws import aws_client, forget_clients
 from tasksync.dal.checkpoints import RunLock
 from tasksync.dal.links import LinkState, TaskLink, TaskLinkStore
+from tasksync.dal.subscriptions import SubscriptionDirectory
 from tasksync.logic.signature import sign
+from tasksync_dev.cli.signature_secret import SignatureKeySecret
 from tasksync_dev.local.sqs_source import invoke_batch
 from tasksync_dev.sandbox._server import FaultPlan
 from tasksync_dev.sandbox.chartmogul import ChartMogulSimulator
@@ -395,10 +397,12 @@ def test_reconciler_detects_a_paused_subscription(
     subscription = stack.close.create_subscription(
         "https://example.invalid/webhooks/close", [{"object_type": "task.lead", "action": "created"}]
     )
-    aws_client("secretsmanager").put_secret_value(
-        SecretId=stack.secret_arns["SignatureKeysSecret"],
-        SecretString=json.dumps({subscription["id"]: subscription["signature_key"]}),
-    )
+    # What `tasksync webhook register` stores: the key in the secret, the id alone in the StateTable.
+    SignatureKeySecret(
+        aws_client("secretsmanager"),
+        stack.secret_arns["SignatureKeysSecret"],
+        SubscriptionDirectory(aws_client("dynamodb"), stack.links.table_name),
+    ).add(subscription["id"], subscription["signature_key"])
     stack.close.pause_subscription(subscription["id"])
     monkeypatch.setenv("AUTO_RESUME_WEBHOOK", "true" if auto_resume else "false")
     report = load_handler("reconciler").lambda_handler(load_event("schedule-reconcile.json"), lambda_context())

@@ -2,6 +2,9 @@
 
     .venv-security/bin/python -m tests.support.audit_requirements FILE...
 
+`make security` passes every requirements file the project installs: the layer's hashed lock
+(its whole tree), the dev, SAM and security venvs' files.
+
 pip-audit resolves every pin (and what it pulls in) and asks PyPI's per-version JSON API
 (/pypi/NAME/VERSION/json) for known vulnerabilities. Where that API does not answer (some
 mirrors and proxies serve only the project-level /pypi/NAME/json), pip-audit skips the package
@@ -42,25 +45,47 @@ REVIEWED_BY_HAND = {
         "2026-12-01, PYSEC-2021-427 (CVE-2021-29063) affects 1.2.1 and older only; sympy caps it below 1.4"
     ),
 }
+# Known vulnerabilities accepted for one exact version, in a tool that never runs in Lambda, each
+# with why it cannot be exploited there: (name, version) -> (advisory ids and aliases, why).
+ACCEPTED_BY_HAND: dict[tuple[str, str], tuple[frozenset[str], str]] = {
+    ("ecdsa", "0.19.2"): (
+        frozenset({"PYSEC-2026-1325", "GHSA-wj6h-64fc-37mp", "CVE-2024-23342"}),
+        "2026-12-03, checkov's dependency in the scanners' own venv (.venv-security), never in the layer: "
+        "the Minerva timing side channel needs an attacker timing many signatures made with a secret key, "
+        "and checkov signs nothing; python-ecdsa rules side channels out of scope, so no fix will come",
+    ),
+}
 _SKIPPED_VERSION = re.compile(r"\(([^()]+)\)\s*$")
 
 
-def run_pip_audit(requirement_files: list[str]) -> dict[str, Any]:
+def pip_audit_command(requirement_file: str) -> list[str]:
+    """pip-audit's argv for one file: a hashed lock holds the whole tree, so nothing is resolved."""
     pip_audit = Path(sys.executable).with_name("pip-audit")
-    command = [str(pip_audit), "--progress-spinner", "off", "--format", "json"]
+    command = [str(pip_audit), "--progress-spinner", "off", "--format", "json", "--requirement", requirement_file]
+    if "--hash=" in Path(requirement_file).read_text():
+        command.append("--no-deps")
+    return command
+
+
+def run_pip_audit(requirement_files: list[str]) -> dict[str, Any]:
+    """One pip-audit run per file (a hashed file makes pip-audit require hashes of every file
+    in the same run); a package pinned in several files is reported once."""
+    dependencies: dict[tuple[str, str], dict[str, Any]] = {}
     for name in requirement_files:
-        command += ["--requirement", name]
-    # pip-audit exits 1 when it finds vulnerabilities; its JSON is read either way.
-    finished = subprocess.run(command, capture_output=True, text=True, check=False)
-    try:
-        report: dict[str, Any] = json.loads(finished.stdout)
-    except json.JSONDecodeError:
-        sys.stderr.write(finished.stderr)
-        raise SystemExit(
-            f"pip-audit failed (exit {finished.returncode}) before producing a report: see its output above. "
-            "It needs PyPI (the package index and its vulnerability data) to be reachable."
-        ) from None
-    return report
+        # pip-audit exits 1 when it finds vulnerabilities; its JSON is read either way.
+        finished = subprocess.run(pip_audit_command(name), capture_output=True, text=True, check=False)
+        try:
+            report: dict[str, Any] = json.loads(finished.stdout)
+        except json.JSONDecodeError:
+            sys.stderr.write(finished.stderr)
+            raise SystemExit(
+                f"pip-audit failed on {name} (exit {finished.returncode}) before producing a report: see its "
+                "output above. It needs PyPI (the package index and its vulnerability data) to be reachable."
+            ) from None
+        for dependency in report.get("dependencies", []):
+            key = (str(dependency["name"]).lower(), str(dependency.get("version") or dependency.get("skip_reason")))
+            dependencies.setdefault(key, dependency)
+    return {"dependencies": list(dependencies.values())}
 
 
 def project_release(name: str) -> tuple[str, list[dict[str, Any]]]:
@@ -82,6 +107,7 @@ def describe(vulnerability: dict[str, Any]) -> str:
 class Audit:
     audited: int = 0
     found: list[str] = field(default_factory=list)
+    accepted: list[str] = field(default_factory=list)
     by_hand: list[str] = field(default_factory=list)
     not_audited: list[str] = field(default_factory=list)
     unreachable: list[str] = field(default_factory=list)
@@ -106,7 +132,17 @@ class Audit:
             self.not_audited.append(f"{name} {version} (latest is {latest}; PyPI has no per-version data here)")
             return
         self.audited += 1
-        self.found += [f"{name} {version}: {describe(v)}" for v in vulnerabilities]
+        self.vulnerable(name, version, vulnerabilities)
+
+    def vulnerable(self, name: str, version: str, vulnerabilities: list[dict[str, Any]]) -> None:
+        """Known vulnerabilities of one pin: found, unless accepted by hand for this version."""
+        accepted_ids, reason = ACCEPTED_BY_HAND.get((name, version), (frozenset(), ""))
+        for vulnerability in vulnerabilities:
+            ids = {vulnerability.get("id", "?"), *(vulnerability.get("aliases") or [])}
+            if ids & accepted_ids:
+                self.accepted.append(f"{name} {version}: {describe(vulnerability)}; {reason}")
+            else:
+                self.found.append(f"{name} {version}: {describe(vulnerability)}")
 
 
 def _section(title: str, lines: list[str]) -> None:
@@ -127,9 +163,10 @@ def main(argv: list[str]) -> int:
             audit.skipped(name, dependency["skip_reason"])
             continue
         audit.audited += 1
-        audit.found += [f"{name} {dependency['version']}: {describe(v)}" for v in dependency.get("vulns", [])]
+        audit.vulnerable(name, dependency["version"], dependency.get("vulns", []))
     print(f"pip-audit: {audit.audited} pinned packages audited, {len(audit.found)} known vulnerabilities")
     _section("VULNERABLE", audit.found)
+    _section("ACCEPTED BY HAND, for this exact version", audit.accepted)
     _section("REVIEWED BY HAND, held below their latest release", audit.by_hand)
     _section("NOT AUDITED, PyPI's per-version vulnerability data did not answer for them", audit.not_audited)
     _section("FAILED, PyPI's vulnerability data could not be reached for", audit.unreachable)

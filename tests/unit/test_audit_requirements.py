@@ -6,6 +6,7 @@ one thing a unit test must not need); the decisions on those answers are the cod
 
 from __future__ import annotations
 
+import re
 import urllib.error
 from typing import Any
 
@@ -73,3 +74,36 @@ def test_a_vulnerability_or_an_unreachable_index_fails_the_audit(
     monkeypatch.setattr(audit_requirements, "run_pip_audit", report(clean, gone))
     assert audit_requirements.main(["requirements.txt"]) == 1
     assert "could not be reached" in capsys.readouterr().out
+
+
+def test_a_hashed_lock_is_audited_as_it_is_and_a_loose_file_is_resolved(tmp_path: Any) -> None:
+    lock = tmp_path / "requirements.lock"
+    lock.write_text("six==1.17.0 \\\n    --hash=sha256:" + "0" * 64 + "\n")
+    loose = tmp_path / "requirements.txt"
+    loose.write_text("six==1.17.0\n")
+    assert audit_requirements.pip_audit_command(str(lock))[-1] == "--no-deps"
+    assert "--no-deps" not in audit_requirements.pip_audit_command(str(loose))
+
+
+def test_every_file_the_project_installs_is_audited() -> None:
+    root = audit_requirements.Path(__file__).resolve().parents[2]
+    makefile = (root / "Makefile").read_text()
+    installed = set(re.findall(r"(?:pip install|PIP_INSTALL\)) .*-r (\S+)", makefile))
+    layer = (root / "layers" / "tasksync" / "Makefile").read_text().replace("\\\n", " ")
+    installed |= {f"layers/tasksync/{name}" for name in re.findall(r"-r (\S+)", layer)}
+    assert installed >= {"requirements-dev.txt", "layers/tasksync/requirements.lock"}
+    security = makefile.split("\nsecurity:", 1)[1].split("\n\n", 1)[0]
+    audited = set(re.findall(r"[\w/.-]*requirements[\w.-]*", security.split("audit_requirements", 1)[1]))
+    assert installed <= audited
+
+
+def test_an_accepted_advisory_passes_for_its_exact_version_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    (name, version), (ids, _why) = next(iter(audit_requirements.ACCEPTED_BY_HAND.items()))
+    advisory = {"id": sorted(ids)[0], "aliases": [], "fixed_in": []}
+    other = {"id": "GHSA-0000-0000-0000", "aliases": [], "fixed_in": []}
+    audit = Audit()
+    audit.vulnerable(name, version, [advisory])
+    assert (len(audit.accepted), audit.found) == (1, [])
+    audit.vulnerable(name, version + ".1", [advisory])
+    audit.vulnerable(name, version, [other])
+    assert len(audit.found) == 2

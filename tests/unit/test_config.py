@@ -79,3 +79,28 @@ def test_assignee_rule_map_then_own_email_then_default_for_no_assignee() -> None
     assert no_default.chartmogul_assignee_for(None) is None
     given_as_a_dict = SyncSettings.model_validate({"assignee_map": {" Ann@Close.Example": "ann@cm.example"}})
     assert given_as_a_dict.chartmogul_assignee_for("ann@close.example") == "ann@cm.example"
+
+
+@pytest.mark.parametrize("name", ["CLOSE_API_URL", "CHARTMOGUL_API_URL"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://api.close.com/api/v1",
+        "http://127.0.0.1.nip.io:8080/v1",
+        "http://10.0.0.1/v1",
+        "https://user:pass@api.close.com/api/v1",
+        "https:///v1",
+    ],
+)
+def test_api_urls_must_be_https_except_on_loopback(name: str, url: str) -> None:
+    # The API key is sent with every request: never in clear over a network.
+    with pytest.raises(InvalidInput) as caught:
+        SyncSettings.from_env({name: url})
+    assert caught.value.field == name
+
+
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:8080/api/v1", "http://127.1.2.3/v1", "http://localhost:9/v1", "http://[::1]:9/v1"]
+)
+def test_plain_http_is_accepted_for_loopback_hosts(url: str) -> None:
+    assert SyncSettings.from_env({"CLOSE_API_URL": url}).close_api_url == url.rstrip("/")

@@ -45,7 +45,6 @@ WIRING_BY_FUNCTION = {
         "QUEUE_URL",
         "DLQ_URL",
         "CLOSE_API_KEY_SECRET_ARN",
-        "SIGNATURE_KEYS_SECRET_ARN",
     },
 }
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import copy
+import json
 from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
 
+from tasksync.dal.queue import QueuedEvent
 from tasksync.errors import InvalidInput
 from tasksync.models._parsing import format_utc, parse_model
 from tasksync.models.chartmogul import ChartMogulTask, TaskFields, normalize_due_date
@@ -201,3 +203,22 @@ def test_format_utc_sorts_in_time_order() -> None:
     early = format_utc(datetime(2025, 1, 1, 23, 0, tzinfo=UTC))
     late = format_utc(datetime.fromisoformat("2025-01-01T19:00:00-05:00"))
     assert early < late
+
+
+@pytest.mark.parametrize("moment", ["0001-01-01T00:30:00+01:00", "9999-12-31T23:30:00-01:00"])
+@pytest.mark.parametrize("field", ["event.date_updated", "event.data.date", "event.data.date_updated"])
+def test_a_timestamp_past_the_calendars_edge_in_utc_is_invalid_input(field: str, moment: str) -> None:
+    webhook = copy.deepcopy(F1)
+    *parents, name = field.split(".")
+    target = webhook
+    for part in parents:
+        target = target[part]
+    target[name] = moment
+    # In UTC these fall outside year 1..9999: datetime raises OverflowError, which must not
+    # escape validation (the receiver, the worker and the reconciler parse events this way).
+    # The task in `data` is validated when it is read (event.task()), the event itself at once.
+    with pytest.raises(InvalidInput):
+        parse_model(CloseWebhook, webhook, "webhook").event.task()
+    body = json.dumps({"subscription_id": webhook["subscription_id"], **webhook["event"]})
+    with pytest.raises(InvalidInput):
+        QueuedEvent.from_message_body(body).event.task()

@@ -13,6 +13,8 @@ import time
 from collections.abc import Callable
 from typing import Any, TextIO
 
+from tasksync.upstream_text import strip_controls, upstream_text
+
 # Exit codes: 2 for anything the operator can fix by changing the command line or the target
 # (argparse uses 2 as well), 1 when the stack or an API failed us.
 EXIT_OK = 0
@@ -37,8 +39,11 @@ class UsageError(CommandFailed):
 
 
 def one_line(text: str, limit: int = 500) -> str:
-    """Collapse whitespace so that an error is exactly one line, and bound its length."""
-    flat = " ".join(text.split())
+    """Exactly one line, bounded, without escape sequences, control characters or key values.
+
+    Errors and reasons may quote Close's or ChartMogul's text (tasksync.upstream_text).
+    """
+    flat = " ".join(upstream_text(text).split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
@@ -49,7 +54,7 @@ def print_json(data: Any, out: TextIO | None = None) -> None:
 def print_table(rows: list[list[str]], headers: list[str], out: TextIO | None = None) -> None:
     """Left-aligned columns; the last column is not padded (it may be a long reason)."""
     stream = out or sys.stdout
-    table = [headers, *rows]
+    table = [headers, *[[strip_controls(cell) for cell in row] for row in rows]]
     widths = [max(len(row[i]) for row in table) for i in range(len(headers) - 1)]
     for row in table:
         cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]

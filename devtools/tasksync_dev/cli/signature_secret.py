@@ -5,6 +5,8 @@ It holds a JSON object `{"<subscription_id>": "<signature_key>"}` that the recei
 subscriptions are kept, so a key rotation can run two subscriptions side by side. Two operators
 editing at the same instant could lose one write; registering a webhook is rare enough that we
 accept that rather than add a lock. No key ever leaves this module except into the secret.
+Each write also stores the ids alone in the StateTable (tasksync.dal.subscriptions), where the
+reconciler reads them.
 """
 
 from __future__ import annotations
@@ -19,11 +21,17 @@ from tasksync.dal.signature_keys import parse_key_map
 if TYPE_CHECKING:
     from mypy_boto3_secretsmanager import SecretsManagerClient
 
+    from tasksync.dal.subscriptions import SubscriptionDirectory
+
 
 class SignatureKeySecret:
-    def __init__(self, client: SecretsManagerClient, secret_id: str) -> None:
+    def __init__(
+        self, client: SecretsManagerClient, secret_id: str, directory: SubscriptionDirectory | None = None
+    ) -> None:
         self._client = client
         self.secret_id = secret_id
+        # The ids alone, for the reconciler, which holds no grant on this secret.
+        self._directory = directory
 
     def _read(self) -> dict[str, str]:
         try:
@@ -44,6 +52,12 @@ class SignatureKeySecret:
 
     def _write(self, keys: dict[str, str]) -> None:
         self._client.put_secret_value(SecretId=self.secret_id, SecretString=json.dumps(keys, sort_keys=True))
+        self.mirror_ids(list(keys))
+
+    def mirror_ids(self, subscription_ids: list[str] | None = None) -> None:
+        """Write the secret's subscription ids (no keys) where the reconciler reads them."""
+        if self._directory is not None:
+            self._directory.replace(self.subscription_ids() if subscription_ids is None else subscription_ids)
 
     def subscription_ids(self) -> list[str]:
         return sorted(self._read())

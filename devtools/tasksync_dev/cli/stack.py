@@ -17,13 +17,14 @@ import boto3
 from botocore.exceptions import ClientError, NoRegionError, ProfileNotFound
 
 from tasksync.config import SyncSettings
+from tasksync.dal.api_keys import PLACEHOLDER_SECRET
 from tasksync.dal.aws import CLIENT_CONFIG
 from tasksync.dal.checkpoints import CheckpointStore
 from tasksync.dal.close_api import CloseClient
 from tasksync.dal.links import TaskLinkStore
 from tasksync.dal.queue import EventQueue
 from tasksync.dal.state_cache import StateCache
-from tasksync.wiring import PLACEHOLDER_SECRET
+from tasksync.dal.subscriptions import SubscriptionDirectory
 from tasksync_dev.cli.output import CommandFailed, UsageError
 from tasksync_dev.cli.signature_secret import SignatureKeySecret
 from tasksync_dev.cli.target import StackTarget
@@ -176,7 +177,11 @@ class Stack:
     def signature_keys(self) -> SignatureKeySecret:
         if not self.settings.signature_keys_secret_arn:
             raise UsageError(f"stack {self.target.name} has no signature-keys secret (SignatureKeysSecretArn)")
-        return SignatureKeySecret(self.secretsmanager, self.settings.signature_keys_secret_arn)
+        return SignatureKeySecret(
+            self.secretsmanager,
+            self.settings.signature_keys_secret_arn,
+            SubscriptionDirectory(self.dynamodb, self.settings.state_table),
+        )
 
     def signature_keys_if_any(self) -> SignatureKeySecret | None:
         return self.signature_keys if self.settings.signature_keys_secret_arn else None

@@ -114,7 +114,10 @@ def _row(subscription_id: str, subscription: CloseWebhookSubscription | None, ke
 
 
 def status(stack: Stack, args: argparse.Namespace) -> int:
-    stored = stack.signature_keys.subscription_ids()
+    keys = stack.signature_keys
+    stored = keys.subscription_ids()
+    # A stack whose keys were stored before the reconciler read ids from the StateTable gets them here.
+    keys.mirror_ids(stored)
     ids = [args.id] if args.id else stored
     rows = []
     for subscription_id in ids:

@@ -8,9 +8,11 @@ get only the Secrets Manager ARNs (``*_SECRET_ARN``) and resolve them at cold st
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from collections.abc import Mapping
 from typing import Any, Self
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
@@ -18,6 +20,15 @@ from tasksync.errors import InvalidInput
 
 DEFAULT_CLOSE_API_URL = "https://api.close.com/api/v1"
 DEFAULT_CHARTMOGUL_API_URL = "https://api.chartmogul.com/v1"
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 # Close's task `_type`s: the eight its Tasks reference lists, plus outgoing_call, which its API
@@ -107,9 +118,14 @@ class _EnvironmentSettings(BaseModel):
 
     @field_validator("close_api_url", "chartmogul_api_url", check_fields=False)
     @classmethod
-    def _strip_trailing_slash(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("must be an http(s) URL")
+    def _https_unless_loopback(cls, value: str) -> str:
+        # The API key travels in every request's Authorization header: plain http only to this
+        # machine (the local runner's and the tests' simulators).
+        parts = urlsplit(value)
+        if not parts.hostname or parts.username or parts.password:
+            raise ValueError("must be an https:// URL with a host and no credentials")
+        if parts.scheme != "https" and not (parts.scheme == "http" and _is_loopback(parts.hostname)):
+            raise ValueError("must be an https:// URL (http:// only for a loopback host)")
         return value.rstrip("/")
 
     @classmethod
@@ -209,7 +225,6 @@ class ReconcilerSettings(ApiSettings):
     queue_url: str | None = Field(default=None, alias="QUEUE_URL")
     # The event-log entries that can never be enqueued (poison events) go to the DLQ.
     dlq_url: str | None = Field(default=None, alias="DLQ_URL")
-    signature_keys_secret_arn: str | None = Field(default=None, alias="SIGNATURE_KEYS_SECRET_ARN")
     auto_resume_webhook: bool = Field(default=False, alias="AUTO_RESUME_WEBHOOK")
     # The schedule's period (the template sets it from the same parameter as the schedule; the
     # local runner schedules passes by it).
@@ -226,6 +241,10 @@ class ReconcilerSettings(ApiSettings):
 class SyncSettings(WorkerSettings, ReconcilerSettings):
     """What the local runner and the CLI read (they play all three functions). The receiver's
     own variables are read without pydantic: tasksync.receiver_settings (its VARIABLES)."""
+
+    # The CLI writes signature keys (`tasksync webhook register`); the reconciler never reads
+    # them: it watches the subscription ids kept in the state table (tasksync.dal.subscriptions).
+    signature_keys_secret_arn: str | None = Field(default=None, alias="SIGNATURE_KEYS_SECRET_ARN")
 
 
 # pydantic's error types -> the form a variable expects, in our words ("Input should be a valid

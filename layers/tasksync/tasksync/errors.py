@@ -8,6 +8,8 @@ error message ever carries a credential: clients build messages from the method,
 
 from __future__ import annotations
 
+from tasksync.upstream_text import upstream_text
+
 
 class TaskSyncError(Exception):
     """Base class for every error raised by tasksync."""
@@ -42,9 +44,10 @@ class ApiError(TaskSyncError):
         self.method = method
         self.path = path
         self.status = status
-        # The raw body, truncated: ChartMogul has at least four error shapes, so callers
-        # that need details search this text rather than parse one assumed structure.
-        self.body = body[:2000]
+        # The body, truncated: ChartMogul has at least four error shapes, so callers that need
+        # details search this text rather than parse one assumed structure. Escape sequences,
+        # control characters and key-like fields are gone before it is kept (upstream_text).
+        self.body = upstream_text(body[:4000])[:2000]
         detail = message or (f"HTTP {status}" if status is not None else "no response")
         super().__init__(f"{api} {method} {path}: {detail}" + (f": {self.body[:300]}" if self.body else ""))
 

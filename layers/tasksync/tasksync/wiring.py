@@ -19,7 +19,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import boto3
 from botocore.config import Config
@@ -33,11 +33,10 @@ if TYPE_CHECKING:
     from tasksync.catch_up import Budget
     from tasksync.config import (
         ApiSettings,
-        ChartMogulApiSettings,
-        CloseApiSettings,
         EngineSettings,
         ReconcilerSettings,
     )
+    from tasksync.dal.api_keys import ApiKey
     from tasksync.dal.chartmogul_api import ChartMogulClient
     from tasksync.dal.checkpoints import RunLock
     from tasksync.dal.close_api import CloseClient
@@ -50,32 +49,6 @@ if TYPE_CHECKING:
     from tasksync.reconciler import Reconciler
     from tasksync.worker import OutcomeSink, Worker
 
-SecretReader = Callable[[str], str]
-# What template.yaml puts in the API-key secrets until the operator stores the real key.
-PLACEHOLDER_SECRET = "REPLACE_ME"  # noqa: S105 - a placeholder, not a credential
-
-
-def _api_key(value: Any, arn: str | None, name: str, read_secret: SecretReader | None) -> str:
-    """An API key: from the environment when set, else from its secret."""
-    if value is not None:
-        return str(value.get_secret_value())
-    if arn and read_secret is not None:
-        secret = read_secret(arn).strip()
-        if secret and secret != PLACEHOLDER_SECRET:
-            return secret
-        raise InvalidInput(name, f"the secret {arn} holds no API key yet (put it with `aws secretsmanager`)")
-    raise InvalidInput(name, "is not set (and no secret ARN is configured)")
-
-
-def close_api_key(settings: CloseApiSettings, read_secret: SecretReader | None = None) -> str:
-    return _api_key(settings.close_api_key, settings.close_api_key_secret_arn, "CLOSE_API_KEY", read_secret)
-
-
-def chartmogul_api_key(settings: ChartMogulApiSettings, read_secret: SecretReader | None = None) -> str:
-    return _api_key(
-        settings.chartmogul_api_key, settings.chartmogul_api_key_secret_arn, "CHARTMOGUL_API_KEY", read_secret
-    )
-
 
 @dataclass(frozen=True)
 class ApiKeys:
@@ -83,16 +56,9 @@ class ApiKeys:
     chartmogul: str
 
 
-def api_keys(settings: EngineSettings, read_secret: SecretReader | None = None) -> ApiKeys:
-    """The engine's two API keys: from the environment when set, else from their secrets."""
-    return ApiKeys(close=close_api_key(settings, read_secret), chartmogul=chartmogul_api_key(settings, read_secret))
-
-
-def read_secret(arn: str) -> str:
-    """A secret's value through Powertools Parameters (cached for 5 minutes per process)."""
-    from aws_lambda_powertools.utilities import parameters
-
-    return str(parameters.get_secret(arn, max_age=300))
+def _keyed(client: CloseClient | ChartMogulClient, key: ApiKey) -> None:
+    """Let a client read its key's secret again after a 401 (a rotated key; see dal.api_keys)."""
+    client.key_refresh = key.refresh
 
 
 @dataclass
@@ -159,11 +125,16 @@ def receiver(environ: Mapping[str, str]) -> Receiver:
 def worker(environ: Mapping[str, str], *, sink: OutcomeSink) -> Worker:
     """The worker function: the engine (Close, ChartMogul, the state table) and its queues."""
     from tasksync.config import WorkerSettings
+    from tasksync.dal.api_keys import chartmogul_api_key, close_api_key, read_secret
     from tasksync.worker import Worker
 
     settings = WorkerSettings.from_env(environ)
     dynamodb = aws_client("dynamodb")
-    services = build_services(settings, dynamodb=dynamodb, keys=api_keys(settings, read_secret))
+    close_key, chartmogul_key = close_api_key(settings, read_secret), chartmogul_api_key(settings, read_secret)
+    keys = ApiKeys(close=close_key.value(), chartmogul=chartmogul_key.value())
+    services = build_services(settings, dynamodb=dynamodb, keys=keys)
+    _keyed(services.close, close_key)
+    _keyed(services.chartmogul, chartmogul_key)
     return Worker(settings=settings, engine=services.engine, sqs=aws_client("sqs"), dynamodb=dynamodb, sink=sink)
 
 
@@ -193,15 +164,18 @@ def _sync_back(
     settings: ReconcilerSettings, close: CloseClient, links: TaskLinkStore, dynamodb: DynamoDBClient
 ) -> SyncBack:
     """The reconciler's sync-back phase, the only part of it that calls ChartMogul."""
+    from tasksync.dal.api_keys import chartmogul_api_key, read_secret
     from tasksync.dal.chartmogul_api import ChartMogulClient
     from tasksync.dal.syncback_ledger import SyncBackLedger
     from tasksync.logic.syncback import SyncBack
 
+    # Only here does the reconciler read the ChartMogul key (and hold a grant on its secret).
+    key = chartmogul_api_key(settings, read_secret)
+    chartmogul = ChartMogulClient.from_settings(settings, key.value(), shared_pacer(settings, dynamodb))
+    _keyed(chartmogul, key)
     return SyncBack(
         close=close,
-        chartmogul=ChartMogulClient.from_settings(
-            settings, chartmogul_api_key(settings, read_secret), shared_pacer(settings, dynamodb)
-        ),
+        chartmogul=chartmogul,
         links=links,
         ledger=SyncBackLedger(dynamodb, settings.state_table),
         every_passes=settings.sync_back_every_passes,
@@ -212,25 +186,25 @@ def reconciler(environ: Mapping[str, str]) -> ScheduledReconciler:
     """The reconciler function: Close, the state table, the queue, (optionally) the
     subscriptions' keys, and ChartMogul only when the sync-back is on."""
     from tasksync.config import ReconcilerSettings
+    from tasksync.dal.api_keys import close_api_key, read_secret
     from tasksync.dal.checkpoints import CheckpointStore, RunLock
     from tasksync.dal.close_api import CloseClient
     from tasksync.dal.dead_letters import DeadLetterQueue
     from tasksync.dal.links import TaskLinkStore
     from tasksync.dal.queue import EventQueue
-    from tasksync.dal.signature_keys import SecretSignatureKeys
+    from tasksync.dal.subscriptions import SubscriptionDirectory
     from tasksync.reconciler import Reconciler
 
     settings = ReconcilerSettings.from_env(environ)
     if not settings.queue_url:
         raise InvalidInput("QUEUE_URL", "is not set")
     dynamodb = aws_client("dynamodb")
-    close = CloseClient.from_settings(settings, close_api_key(settings, read_secret))
+    close_key = close_api_key(settings, read_secret)
+    close = CloseClient.from_settings(settings, close_key.value())
+    _keyed(close, close_key)
     links = TaskLinkStore(dynamodb, settings.state_table)
-    subscriptions = (
-        SecretSignatureKeys(settings.signature_keys_secret_arn, secrets_client=aws_client("secretsmanager"))
-        if settings.signature_keys_secret_arn
-        else None
-    )
+    # The subscription ids alone, never the signature-keys secret: the reconciler has no grant on it.
+    subscriptions = SubscriptionDirectory(dynamodb, settings.state_table)
     return ScheduledReconciler(
         reconciler=Reconciler(
             settings=settings,

@@ -11,10 +11,12 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 import requests
 
+from tasksync.dal.path_ids import safe_path
 from tasksync.errors import ApiError, NotFound, OutcomeUnknown, PermanentApiError, RateLimited, RetryableApiError
 
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -72,6 +74,9 @@ class JsonApiClient:
         self.calls = 0
         self._count_lock = threading.Lock()
         self.sleep_budget = SleepBudget()
+        # Set by wiring when the key comes from a secret: a 401 asks it for a rotated key
+        # (tasksync.dal.api_keys.ApiKey.refresh), which answers None when there is none.
+        self.key_refresh: Callable[[], str | None] | None = None
 
     def close(self) -> None:
         self.session.close()
@@ -88,8 +93,28 @@ class JsonApiClient:
         """One call; a GET answered 429 with a short wait is retried once after that wait.
 
         Writes are never retried here, and the sleeping is bounded by a per-client budget:
-        long waits belong to the queue, which retries with its own backoff.
+        long waits belong to the queue, which retries with its own backoff. A 401 is sent
+        again once with a rotated key, when the key's secret holds a new one.
         """
+        try:
+            return self._request(method, path, params=params, json_body=json_body, ok=ok)
+        except PermanentApiError as exc:
+            key = self.key_refresh() if exc.status == 401 and self.key_refresh is not None else None
+            if key is None:
+                raise
+        self.session.auth = (key, "")
+        # A 401 applied nothing, so a write is as safe to send again as a read.
+        return self._request(method, path, params=params, json_body=json_body, ok=ok)
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None,
+        json_body: Any,
+        ok: tuple[int, ...],
+    ) -> requests.Response:
         try:
             return self._send(method, path, params=params, json_body=json_body, ok=ok)
         except RateLimited as exc:
@@ -119,7 +144,7 @@ class JsonApiClient:
         self.before_send(method, path)
         with self._count_lock:
             self.calls += 1
-        url = f"{self.base_url}{path}"
+        url = f"{self.base_url}{safe_path(path)}"
         try:
             response = self.session.request(method, url, params=params, json=json_body, timeout=self.timeout)
         except requests.exceptions.ConnectTimeout:

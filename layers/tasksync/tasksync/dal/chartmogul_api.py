@@ -25,13 +25,13 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import quote
 
 import requests
 
 from tasksync.config import ChartMogulApiSettings
 from tasksync.dal._http import JsonApiClient
 from tasksync.dal.pacing import MemorySchedule, Pacer, SharedPacer
+from tasksync.dal.path_ids import uuid_id
 from tasksync.errors import (
     ApiError,
     AssigneeRejected,
@@ -302,9 +302,7 @@ def _retry_after_seconds(value: str | None) -> float | None:
 
 
 def _task_path(task_uuid: str) -> str:
-    if not task_uuid or not task_uuid.strip():
-        raise InvalidInput("task_uuid", "must not be empty")
-    return f"/tasks/{quote(task_uuid, safe='')}"
+    return f"/tasks/{uuid_id(task_uuid, 'chartmogul.task_uuid')}"
 
 
 def _task(data: Any) -> ChartMogulTask:

@@ -14,12 +14,12 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
 
 import requests
 
 from tasksync.config import CloseApiSettings
 from tasksync.dal._http import JsonApiClient
+from tasksync.dal.path_ids import close_id
 from tasksync.errors import ApiError, InvalidInput, RateLimited
 from tasksync.models._parsing import parse_model
 from tasksync.models.close import CloseEvent, CloseLead, CloseTask, CloseUser, CloseWebhookSubscription
@@ -164,15 +164,17 @@ class CloseClient(JsonApiClient):
 
     # ----------------------------------------------------------------- tasks, users, leads
     def get_task(self, task_id: str) -> CloseTask:
-        data = self._get_object(f"/task/{quote(task_id, safe='')}/", "close.task")
+        data = self._get_object(f"/task/{close_id(None, task_id, 'close.task.id')}/", "close.task")
         return parse_model(CloseTask, data, "close.task")
 
     def get_user(self, user_id: str) -> CloseUser:
-        data = self._get_object(f"/user/{quote(user_id, safe='')}/", "close.user")
+        data = self._get_object(f"/user/{close_id('user', user_id, 'close.user.id')}/", "close.user")
         return parse_model(CloseUser, data, "close.user")
 
     def get_lead(self, lead_id: str) -> CloseLead:
-        data = self._get_object(f"/lead/{quote(lead_id, safe='')}/", "close.lead", {"_fields": LEAD_FIELDS})
+        data = self._get_object(
+            f"/lead/{close_id('lead', lead_id, 'close.lead.id')}/", "close.lead", {"_fields": LEAD_FIELDS}
+        )
         return parse_model(CloseLead, data, "close.lead")
 
     def set_task_complete(self, task_id: str, is_complete: bool) -> CloseTask:
@@ -181,7 +183,7 @@ class CloseClient(JsonApiClient):
         Close answers with the whole task, its `date_updated` moved on; it logs the change and
         sends the webhook like any edit, which is how the sync-back's own write comes back.
         """
-        path = f"/task/{quote(task_id, safe='')}/"
+        path = f"/task/{close_id(None, task_id, 'close.task.id')}/"
         response = self.request("PUT", path, json_body={"is_complete": is_complete})
         return parse_model(CloseTask, _object(self.json(response, path), "close.task"), "close.task")
 
@@ -264,7 +266,7 @@ class CloseClient(JsonApiClient):
 
     def get_event(self, event_id: str) -> dict[str, Any]:
         """One event-log entry, raw (`GET /event/{id}/`); raises NotFound once it has expired."""
-        data = self._get_object(f"/event/{quote(event_id, safe='')}/", "close.event")
+        data = self._get_object(f"/event/{close_id('ev', event_id, 'close.event.id')}/", "close.event")
         parse_model(CloseEvent, data, "close.event")
         return data
 
@@ -274,7 +276,7 @@ class CloseClient(JsonApiClient):
         return parse_model(CloseWebhookSubscription, self.json(response, "/webhook/"), "close.webhook")
 
     def get_webhook(self, subscription_id: str) -> CloseWebhookSubscription:
-        data = self._get_object(f"/webhook/{quote(subscription_id, safe='')}/", "close.webhook")
+        data = self._get_object(f"/webhook/{close_id('whsub', subscription_id, 'close.webhook.id')}/", "close.webhook")
         return parse_model(CloseWebhookSubscription, data, "close.webhook")
 
     def list_webhooks(self) -> list[CloseWebhookSubscription]:
@@ -287,13 +289,13 @@ class CloseClient(JsonApiClient):
 
     def update_webhook(self, subscription_id: str, **changes: Any) -> CloseWebhookSubscription:
         """PUT only ``changes`` (`url`, `events`, `status`, `verify_ssl`); Close patches."""
-        path = f"/webhook/{quote(subscription_id, safe='')}/"
+        path = f"/webhook/{close_id('whsub', subscription_id, 'close.webhook.id')}/"
         response = self.request("PUT", path, json_body=changes)
         return parse_model(CloseWebhookSubscription, self.json(response, path), "close.webhook")
 
     def delete_webhook(self, subscription_id: str) -> None:
         """DELETE; raises NotFound when the subscription is already gone."""
-        self.request("DELETE", f"/webhook/{quote(subscription_id, safe='')}/", ok=(200, 204))
+        self.request("DELETE", f"/webhook/{close_id('whsub', subscription_id, 'close.webhook.id')}/", ok=(200, 204))
 
 
 if TYPE_CHECKING:

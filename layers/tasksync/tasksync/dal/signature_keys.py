@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
+from tasksync.dal.aws import aws_client
 from tasksync.errors import TaskSyncError
 
 if TYPE_CHECKING:
@@ -129,7 +130,8 @@ class SecretSignatureKeys:
         from aws_lambda_powertools.utilities.parameters import SecretsProvider  # noqa: PLC0415
 
         self._secret_id = secret_id
-        self._provider = SecretsProvider(boto3_client=secrets_client)
+        # Never Powertools' own client: botocore's 60 s timeouts would outlast the function's.
+        self._provider = SecretsProvider(boto3_client=secrets_client or aws_client("secretsmanager"))
         self._max_age = max_age_seconds
         self._clock = clock
         self._last_forced = -float(UNKNOWN_ID_REFRESH_SECONDS)

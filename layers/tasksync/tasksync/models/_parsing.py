@@ -14,7 +14,12 @@ def _as_utc(value: datetime) -> datetime:
     # Close event timestamps carry no offset ("2025-02-28T19:20:45.507000"); they are UTC.
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        # Year 1 or 9999 with an offset leaves the calendar in UTC. A ValueError is what
+        # pydantic turns into a validation error, and so into InvalidInput (parse_model).
+        raise ValueError("is outside the years 1-9999 once converted to UTC") from None
 
 
 UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]
