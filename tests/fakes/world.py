@@ -13,14 +13,13 @@ from typing import Any
 
 from tasksync.config import SyncSettings
 from tasksync.errors import ConcurrentUpdate, LeaseHeld, RetryableApiError
-from tasksync.logic.assignees import AssigneeResolver
-from tasksync.logic.customers import CustomerResolver
 from tasksync.logic.results import ApplyResult
 from tasksync.logic.sync import TaskSync
 from tasksync.logic.translate import due_date, summary
 from tasksync.models.chartmogul import ChartMogulTask, normalize_due_date
 from tasksync.models.close import CloseEvent, CloseTask, refetch_event
 from tasksync.models.link import LinkState
+from tasksync.wiring import assemble_engine
 from tests.fakes.chartmogul import FakeChartMogul
 from tests.fakes.close import FakeClose
 from tests.fakes.links import InMemoryLinkStore, InMemoryLookupCache
@@ -151,15 +150,7 @@ def make_world(*, reopen_via_null: bool = True, **settings_overrides: Any) -> Wo
     settings = SyncSettings.model_validate(values)
     clock = FakeClock()
     links, cache = InMemoryLinkStore(), InMemoryLookupCache(clock)
-    engine = TaskSync(
-        settings=settings,
-        close=close,
-        chartmogul=chartmogul,
-        links=links,
-        customers=CustomerResolver(settings, close, chartmogul, cache),
-        assignees=AssigneeResolver(settings, close, cache, refusals=cache),
-        clock=clock,
-    )
+    engine = assemble_engine(settings, close=close, chartmogul=chartmogul, links=links, cache=cache, clock=clock)
     return World(
         close=close,
         chartmogul=chartmogul,

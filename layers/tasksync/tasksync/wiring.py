@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from tasksync.dal.links import TaskLinkStore
     from tasksync.dal.pacing import Pacer
     from tasksync.dal.state_cache import StateCache
+    from tasksync.logic.ports import ChartMogulApi, CloseApi, EngineCache, LinkStore
     from tasksync.logic.sync import TaskSync
     from tasksync.logic.syncback import SyncBack
     from tasksync.receiver import Receiver
@@ -85,15 +86,31 @@ def build_services(
     from tasksync.dal.close_api import CloseClient
     from tasksync.dal.links import TaskLinkStore
     from tasksync.dal.state_cache import StateCache
-    from tasksync.logic.assignees import AssigneeResolver
-    from tasksync.logic.customers import CustomerResolver
-    from tasksync.logic.sync import TaskSync
 
     close = CloseClient.from_settings(settings, keys.close)
     chartmogul = ChartMogulClient.from_settings(settings, keys.chartmogul, pacer or shared_pacer(settings, dynamodb))
     links = TaskLinkStore(dynamodb, settings.state_table)
     cache = StateCache(dynamodb, settings.state_table, clock=clock)
-    engine = TaskSync(
+    engine = assemble_engine(settings, close=close, chartmogul=chartmogul, links=links, cache=cache, clock=clock)
+    return SyncServices(settings, close, chartmogul, links, cache, engine)
+
+
+def assemble_engine(
+    settings: EngineSettings,
+    *,
+    close: CloseApi,
+    chartmogul: ChartMogulApi,
+    links: LinkStore,
+    cache: EngineCache,
+    clock: Callable[[], float] = time.time,
+) -> TaskSync:
+    """The engine on any implementation of its ports: the concrete clients here, in-memory fakes
+    in the fast test tier."""
+    from tasksync.logic.assignees import AssigneeResolver
+    from tasksync.logic.customers import CustomerResolver
+    from tasksync.logic.sync import TaskSync
+
+    return TaskSync(
         settings=settings,
         close=close,
         chartmogul=chartmogul,
@@ -102,7 +119,6 @@ def build_services(
         assignees=AssigneeResolver(settings, close, cache, refusals=cache),
         clock=clock,
     )
-    return SyncServices(settings, close, chartmogul, links, cache, engine)
 
 
 def receiver(environ: Mapping[str, str]) -> Receiver:

@@ -20,7 +20,7 @@ from tasksync.models.chartmogul import ChartMogulCustomer, ChartMogulTask, TaskF
 from tasksync.models.close import CloseLead, CloseTask, CloseUser, CloseWebhookSubscription
 from tasksync.models.link import TaskLink
 
-__all__ = ["ChartMogulApi", "CloseApi", "LinkStore", "LookupCache", "TaskPage"]
+__all__ = ["AssigneeRefusals", "ChartMogulApi", "CloseApi", "EngineCache", "LinkStore", "LookupCache", "TaskPage"]
 
 
 class CloseApi(Protocol):
@@ -155,3 +155,7 @@ class LinkStore(Protocol):
     def forget_completion(self, close_task_id: str, activity_date: str) -> None:
         """Drop the hint (the task was reopened), unless a newer activity noted one."""
         ...
+
+
+class EngineCache(LookupCache, AssigneeRefusals, Protocol):
+    """One store that caches lookups and remembers refused assignees (the state table's cache)."""
