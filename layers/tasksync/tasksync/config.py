@@ -216,6 +216,10 @@ class WorkerSettings(EngineSettings):
     # A failed SQS record becomes visible again after a capped exponential backoff with jitter.
     retry_base_seconds: int = Field(default=5, ge=0, alias="RETRY_BASE_SECONDS")
     retry_max_seconds: int = Field(default=900, ge=0, le=43200, alias="RETRY_MAX_SECONDS")
+    # How many Close tasks (message groups) of one batch are applied at the same time; a task's
+    # own events stay in order. A worker mostly waits on ChartMogul, so one Lambda keeps several
+    # requests in flight; the shared ChartMogul schedule still bounds the account's rate.
+    parallel_tasks: int = Field(default=5, ge=1, le=10, alias="PARALLEL_TASKS")
 
 
 class ReconcilerSettings(ApiSettings):

@@ -239,10 +239,23 @@ class Worker:
         return self._fold_once(event=queued.raw_event, into=folded)
 
     def _delay(self, record: SyncRecord, seconds: int) -> None:
+        """Make the record visible again in ``seconds``, and with it the rest of its task's
+        records in this batch: they go back unhandled, and would otherwise wait out the queue's
+        whole visibility timeout, behind the record they must follow."""
         if self.settings.queue_url is None:
             return
-        self.sqs.change_message_visibility(
-            QueueUrl=self.settings.queue_url, ReceiptHandle=record.receipt_handle, VisibilityTimeout=seconds
+        handles = [record.receipt_handle, *(r.receipt_handle for r in self._plan.later_in_group(record.message_id))]
+        if len(handles) == 1:
+            self.sqs.change_message_visibility(
+                QueueUrl=self.settings.queue_url, ReceiptHandle=record.receipt_handle, VisibilityTimeout=seconds
+            )
+            return
+        self.sqs.change_message_visibility_batch(
+            QueueUrl=self.settings.queue_url,
+            Entries=[
+                {"Id": str(n), "ReceiptHandle": handle, "VisibilityTimeout": seconds}
+                for n, handle in enumerate(handles[:10])
+            ],
         )
 
     def _dead_letter(self, record: SyncRecord, reason: str) -> None:

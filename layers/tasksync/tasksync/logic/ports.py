@@ -2,7 +2,8 @@
 
 The logic layer depends only on these; `tasksync.dal` implements them over HTTP (Close,
 ChartMogul) and DynamoDB, and tests/fakes in memory. Every API client counts the HTTP requests
-it makes in ``calls`` so that `apply` can report how many calls each event cost.
+it makes in ``calls`` (per thread: a worker applies a batch's tasks on several threads) so that
+`apply` can report how many calls each event cost.
 
 Ports speak models: a client parses an answer once, at its edge, and reads upstream error
 bodies for the engine (AssigneeRejected, CustomerUnknown), so nothing here sees raw JSON.
@@ -24,7 +25,8 @@ __all__ = ["AssigneeRefusals", "ChartMogulApi", "CloseApi", "EngineCache", "Link
 
 
 class CloseApi(Protocol):
-    calls: int
+    @property
+    def calls(self) -> int: ...
 
     def get_task(self, task_id: str) -> CloseTask:
         """Raises NotFound when Close answers 404."""
@@ -54,7 +56,8 @@ class CloseApi(Protocol):
 
 
 class ChartMogulApi(Protocol):
-    calls: int
+    @property
+    def calls(self) -> int: ...
 
     def create_task(self, *, customer_uuid: str, fields: TaskFields) -> ChartMogulTask:
         """POST /tasks. A timeout or 5xx raises OutcomeUnknown: the task may exist.

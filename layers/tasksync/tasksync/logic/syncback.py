@@ -47,7 +47,8 @@ MAX_CANDIDATES_PER_PASS = 200
 class CloseTaskWriter(Protocol):
     """What the sync-back needs from Close: read a task, complete or reopen it."""
 
-    calls: int
+    @property
+    def calls(self) -> int: ...
 
     def get_task(self, task_id: str) -> CloseTask: ...
 

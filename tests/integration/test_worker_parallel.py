@@ -1,0 +1,87 @@
+"""The worker applies the tasks of one batch on several threads (PARALLEL_TASKS), and a record
+sent back to the queue takes the rest of its task's records with it."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pytest
+
+from tasksync.dal.chartmogul_api import ChartMogulClient
+from tasksync.dal.queue import EventQueue, QueuedEvent
+from tasksync_dev.sandbox._server import FaultPlan
+from tasksync_dev.sandbox.chartmogul import ChartMogulSimulator
+from tests.integration.test_coalescing import mirrored
+from tests.integration.test_handlers import F1_LEAD, F1_USER, Stack
+from tests.integration.test_handlers import stack as _stack  # noqa: F401 - pytest registers it as `_stack`
+from tests.support.handlers import load_handler
+
+
+@pytest.fixture
+def stack(request: pytest.FixtureRequest) -> Stack:
+    """The handler tests' stack: DynamoDB Local, moto's SQS and secrets, both simulators."""
+    found: Stack = request.getfixturevalue("_stack")
+    return found
+
+
+def _enqueue(stack: Stack, events: list[dict[str, Any]]) -> None:
+    report = EventQueue(stack.sqs, stack.queue_url).enqueue_many(QueuedEvent.from_raw(e) for e in events)
+    assert report.ok, report.failures
+
+
+def test_a_client_counts_the_calls_of_each_thread_apart(
+    chartmogul_sim: ChartMogulSimulator, chartmogul_client: ChartMogulClient
+) -> None:
+    """The engine reports an event's calls as a difference of ``calls``: another thread's
+    requests in between must not count."""
+    before = chartmogul_client.calls
+    seen_there: list[int] = []
+
+    def elsewhere() -> None:
+        chartmogul_client.list_tasks(customer_uuid=None)
+        seen_there.append(chartmogul_client.calls)
+
+    thread = threading.Thread(target=elsewhere)
+    thread.start()
+    thread.join()
+    assert seen_there == [1]
+    assert chartmogul_client.calls == before
+    assert len(chartmogul_sim.calls) == 1
+
+
+def test_tasks_applied_in_parallel_end_as_one_at_a_time(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    first = len(stack.close.events)
+    for n in range(10):
+        task = stack.close.create_task(lead_id=F1_LEAD, text=f"Task {n}", assigned_to=F1_USER, date="2025-03-01")
+        stack.close.update_task(task["id"], text=f"Task {n}, edited")
+    events = stack.close.events[first:]
+    monkeypatch.setenv("PARALLEL_TASKS", "5")
+    _enqueue(stack, events)
+    worker = load_handler("worker")
+    while messages := stack.receive():
+        assert stack.run_worker(worker, messages)["batchItemFailures"] == []
+    assert [details for details, *_ in mirrored(stack, stack.customer)] == sorted(
+        f"Task {n}, edited" for n in range(10)
+    )
+    assert len(stack.chartmogul.live_tasks()) == 10
+
+
+def test_a_retried_record_brings_the_rest_of_its_task_back_with_it(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both records of the task fail; both must be receivable again after the backoff (0 here),
+    not only the first while the second waits out the queue's visibility timeout."""
+    monkeypatch.setenv("RETRY_BASE_SECONDS", "0")
+    monkeypatch.setenv("RETRY_MAX_SECONDS", "0")
+    first = len(stack.close.events)
+    task = stack.close.create_task(lead_id=F1_LEAD, text="Call", assigned_to=F1_USER, date="2025-03-01")
+    stack.close.complete_task(task["id"])  # a completion activity: a record of its own in the run
+    _enqueue(stack, stack.close.events[first:])
+    stack.chartmogul.inject(FaultPlan(error_rate=1.0))
+    messages = stack.receive()
+    assert len(messages) >= 2
+    response = stack.run_worker(load_handler("worker"), messages)
+    assert len(response["batchItemFailures"]) == len(messages)
+    again = stack.receive()
+    assert [m["MessageId"] for m in again] == [m["MessageId"] for m in messages]
