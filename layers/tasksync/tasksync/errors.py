@@ -39,6 +39,7 @@ class ApiError(TaskSyncError):
         status: int | None,
         body: str = "",
         message: str = "",
+        retry_after: float | None = None,
     ) -> None:
         self.api = api
         self.method = method
@@ -48,25 +49,15 @@ class ApiError(TaskSyncError):
         # details search this text rather than parse one assumed structure. Escape sequences,
         # control characters and key-like fields are gone before it is kept (upstream_text).
         self.body = upstream_text(body[:4000])[:2000]
+        # The server's advised wait in seconds, when it sent one (a 429's Retry-After): only
+        # retryable errors are given one, and the queue waits at least that long.
+        self.retry_after = retry_after
         detail = message or (f"HTTP {status}" if status is not None else "no response")
         super().__init__(f"{api} {method} {path}: {detail}" + (f": {self.body[:300]}" if self.body else ""))
 
 
 class RetryableApiError(ApiError):
     """429, 5xx, timeouts and connection failures: the same call may succeed later."""
-
-    def __init__(
-        self,
-        api: str,
-        method: str,
-        path: str,
-        status: int | None,
-        body: str = "",
-        message: str = "",
-        retry_after: float | None = None,
-    ) -> None:
-        super().__init__(api, method, path, status, body, message)
-        self.retry_after = retry_after
 
 
 class RateLimited(RetryableApiError):

@@ -24,12 +24,12 @@ import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, Unpack
 
 import requests
 
 from tasksync.config import ChartMogulApiSettings
-from tasksync.dal._http import JsonApiClient
+from tasksync.dal._http import HttpOptions, JsonApiClient
 from tasksync.dal.pacing import MemorySchedule, Pacer, SharedPacer
 from tasksync.dal.path_ids import uuid_id
 from tasksync.errors import (
@@ -57,15 +57,9 @@ class ChartMogulClient(JsonApiClient):
     default_rate_limit_wait = 1.0
 
     def __init__(
-        self,
-        *,
-        base_url: str,
-        api_key: str,
-        connect_timeout: float = 3.05,
-        read_timeout: float = 10.0,
-        pacer: Pacer | None = None,
+        self, *, base_url: str, api_key: str, pacer: Pacer | None = None, **options: Unpack[HttpOptions]
     ) -> None:
-        super().__init__(base_url=base_url, api_key=api_key, connect_timeout=connect_timeout, read_timeout=read_timeout)
+        super().__init__(base_url=base_url, api_key=api_key, **options)
         self.pacer = pacer
 
     @classmethod

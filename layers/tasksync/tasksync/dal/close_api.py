@@ -119,23 +119,6 @@ class CloseClient(JsonApiClient):
     api_name = "close"
     default_rate_limit_wait = DEFAULT_RATE_LIMIT_WAIT
 
-    def __init__(
-        self,
-        *,
-        base_url: str,
-        api_key: str,
-        connect_timeout: float = 3.05,
-        read_timeout: float = 10.0,
-        session: requests.Session | None = None,
-    ) -> None:
-        super().__init__(
-            base_url=base_url,
-            api_key=api_key,
-            connect_timeout=connect_timeout,
-            read_timeout=read_timeout,
-            session=session,
-        )
-
     @classmethod
     def from_settings(cls, settings: CloseApiSettings, api_key: str) -> CloseClient:
         return cls(
