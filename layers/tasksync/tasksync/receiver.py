@@ -261,14 +261,7 @@ class Receiver:
             message_id = self._queue.enqueue(event, webhook.raw_event, subscription_id=webhook.subscription_id)
         except InvalidInput as exc:
             # Cannot fit in a queue message however often Close retries it.
-            return WebhookResponse(
-                status=413,
-                body={"message": "event too large to queue"},
-                outcome="rejected",
-                reason="message_too_large",
-                error=exc,
-                **details,
-            )
+            return _rejected(413, "event too large to queue", "message_too_large", error=exc, **details)
         except Exception as exc:  # any failure to queue must become a retryable 5xx
             return WebhookResponse(
                 status=503,

@@ -38,6 +38,25 @@ def _claim_key(cm_task_uuid: str) -> dict[str, Any]:
     return {"pk": {"S": f"cmtask#{cm_task_uuid}"}}
 
 
+# The link's optional plain attributes (text, a flag), stored under their own names only when set.
+_OPTIONAL_PLAIN = (
+    "version",
+    "pending_version",
+    "cm_task_uuid",
+    "customer_uuid",
+    "lead_id",
+    "task_type",
+    "fingerprint",
+    "lease_owner",
+    "intended_customer",
+    "parked_reason",
+    "written_back_complete",
+    "written_back_version",
+    "sync_back_reported",
+    "sync_back_reported_key",
+)
+
+
 def _to_item(link: TaskLink) -> dict[str, Any]:
     plain: dict[str, Any] = {
         "pk": f"task#{link.close_task_id}",
@@ -52,24 +71,11 @@ def _to_item(link: TaskLink) -> dict[str, Any]:
         "chartmogul_written_at": int(link.chartmogul_written_at * 1000),
         "sync_back_checked_at": int(link.sync_back_checked_at * 1000),
     }
-    optional: dict[str, Any] = {
-        "version": link.version,
-        "pending_version": link.pending_version,
-        "cm_task_uuid": link.cm_task_uuid,
-        "customer_uuid": link.customer_uuid,
-        "lead_id": link.lead_id,
-        "task_type": link.task_type,
+    optional: dict[str, Any] = {name: getattr(link, name) for name in _OPTIONAL_PLAIN}
+    optional |= {
         "fields": link.fields.model_dump() if link.fields else None,
-        "fingerprint": link.fingerprint,
-        "lease_owner": link.lease_owner,
         "intended_fields": link.intended_fields.model_dump() if link.intended_fields else None,
-        "intended_customer": link.intended_customer,
-        "parked_reason": link.parked_reason,
         "pending_delete": True if link.pending_delete else None,
-        "written_back_complete": link.written_back_complete,
-        "written_back_version": link.written_back_version,
-        "sync_back_reported": link.sync_back_reported,
-        "sync_back_reported_key": link.sync_back_reported_key,
     }
     plain.update({k: v for k, v in optional.items() if v is not None})
     if link.state is LinkState.DELETED:
