@@ -14,7 +14,8 @@ import pytest
 
 from tasksync.dal.event_message import WebhookQueue
 from tasksync.dal.queue import MAX_MESSAGE_BYTES, EventQueue, QueuedEvent
-from tasksync.dal.signature_keys import SecretSignatureKeys, SignatureKeysUnavailable
+from tasksync.dal.signature_keys import SecretSignatureKeys
+from tasksync.errors import SignatureKeysUnavailable
 from tasksync.models.envelope import parse_event
 from tests.support.aws import Queues, Secrets
 from tests.support.handlers import lambda_context, load_handler, signed_now

@@ -97,5 +97,14 @@ class LeaseHeld(TaskSyncError):
         super().__init__(f"task {close_task_id} is being created by another worker ({seconds_left:.0f}s left)")
 
 
+class SignatureKeysUnavailable(TaskSyncError):
+    """The webhook signature keys could not be read (Secrets Manager failed, or the secret is
+    not a JSON map)."""
+
+
+class SignatureKeyInvalid(SignatureKeysUnavailable):
+    """A signature key is not what Close issues (64 hex characters): a configuration error."""
+
+
 class ConcurrentUpdate(TaskSyncError):
     """A conditional DynamoDB write lost a race; the event should be retried."""

@@ -43,7 +43,7 @@ from tasksync.errors import (
     RetryableApiError,
 )
 from tasksync.models._parsing import parse_model
-from tasksync.models.chartmogul import ChartMogulCustomer, ChartMogulTask, TaskFields, TaskPage
+from tasksync.models.chartmogul import ChartMogulCustomer, ChartMogulTask, TaskFields, TaskFilters, TaskPage
 
 MAX_PER_PAGE = 200
 
@@ -108,25 +108,13 @@ class ChartMogulClient(JsonApiClient):
         path = _task_path(task_uuid)
         return _task(self.json(self.request("GET", path), path))
 
-    def list_tasks(
-        self,
-        *,
-        customer_uuid: str | None = None,
-        assignee: str | None = None,
-        due_date_on_or_after: str | None = None,
-        due_date_on_or_before: str | None = None,
-        completed: bool | None = None,
-        cursor: str | None = None,
-        per_page: int = MAX_PER_PAGE,
-    ) -> TaskPage:
+    def list_tasks(self, *, cursor: str | None = None, **filters: Unpack[TaskFilters]) -> TaskPage:
+        completed = filters.get("completed")
         params: dict[str, Any] = {
-            "customer_uuid": customer_uuid,
-            "assignee": assignee,
-            "due_date_on_or_after": due_date_on_or_after,
-            "due_date_on_or_before": due_date_on_or_before,
+            **filters,
             "completed": None if completed is None else ("true" if completed else "false"),
             "cursor": cursor,
-            "per_page": per_page,
+            "per_page": filters.get("per_page", MAX_PER_PAGE),
         }
         params = {key: value for key, value in params.items() if value is not None}
         data = self.json(self.request("GET", "/tasks", params=params), "/tasks")
@@ -137,8 +125,8 @@ class ChartMogulClient(JsonApiClient):
             has_more=bool(data.get("has_more")),
         )
 
-    def iter_tasks(self, **filters: Any) -> Iterator[ChartMogulTask]:
-        cursor: str | None = filters.pop("cursor", None)
+    def iter_tasks(self, **filters: Unpack[TaskFilters]) -> Iterator[ChartMogulTask]:
+        cursor: str | None = None
         seen: set[str] = set()
         while True:
             page = self.list_tasks(cursor=cursor, **filters)

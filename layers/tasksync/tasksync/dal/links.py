@@ -10,7 +10,7 @@ task, so one ChartMogul task is never adopted by two Close tasks.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
@@ -18,7 +18,7 @@ from botocore.exceptions import ClientError
 
 from tasksync.errors import ConcurrentUpdate
 from tasksync.models.chartmogul import TaskFields
-from tasksync.models.link import LinkState, TaskLink
+from tasksync.models.link import AppliedMarks, LinkState, TaskLink
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -357,15 +357,6 @@ class TaskLinkStore:
 # One BatchGetItem takes at most 100 keys: a 50-event page's tasks plus their completion hints.
 _BATCH_GET_MAX_KEYS = 100
 _BATCH_GET_ATTEMPTS = 3
-
-
-@dataclass
-class AppliedMarks:
-    """What the worker has applied for some tasks: their links, and completion-hint dates."""
-
-    links: dict[str, TaskLink]
-    completions: dict[str, str]  # close task id -> activity_date
-    read_units: float  # as DynamoDB reported them (ReturnConsumedCapacity)
 
 
 __all__ = ["AppliedMarks", "LinkState", "TaskLink", "TaskLinkStore"]
