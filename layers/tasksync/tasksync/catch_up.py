@@ -191,26 +191,18 @@ class PairScan:
         return f"{self.object_type}:{self.action}"
 
 
+@dataclass(eq=False, kw_only=True)
 class CatchUp:
     """Reads one slice of a pair at a time, filters, enqueues, and checkpoints it."""
 
-    def __init__(
-        self,
-        *,
-        log: EventLog,
-        applied: AppliedState,
-        checkpoints: Checkpoints,
-        queue: Enqueuer,
-        poison: PoisonSink | None,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        self.log = log
-        self.applied = applied
-        self.checkpoints = checkpoints
-        self.queue = queue
-        self.poison = poison
-        self.sleep = sleep
-        self.widths: dict[tuple[str, str], timedelta] = {}
+    log: EventLog
+    applied: AppliedState
+    checkpoints: Checkpoints
+    queue: Enqueuer
+    poison: PoisonSink | None
+    sleep: Callable[[float], None] = time.sleep
+    # Each pair's slice width, remembered by a warm process.
+    widths: dict[tuple[str, str], timedelta] = field(default_factory=dict, init=False)
 
     def begin(self, object_type: str, action: str, now: datetime) -> PairScan:
         checkpoint = self.checkpoints.get(object_type, action)

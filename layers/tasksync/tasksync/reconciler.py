@@ -13,7 +13,7 @@ import contextlib
 import time
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -96,31 +96,28 @@ class ReconcileReport(CatchUpTally):
         }
 
 
+@dataclass(eq=False, kw_only=True)
 class Reconciler:
-    def __init__(
-        self,
-        *,
-        settings: ReconcilerSettings,
-        close: CloseSource,
-        links: ReconcilerLinks,
-        checkpoints: RunLog,
-        queue: Enqueuer,
-        poison: PoisonSink | None = None,
-        subscriptions: SubscriptionIds | None = None,
-        clock: Callable[[], float] = time.time,
-        sleep: Callable[[float], None] = time.sleep,
-        sync_back: SyncBack | None = None,
-    ) -> None:
-        self.settings = settings
-        self.close = close
-        self.links = links
-        self.checkpoints = checkpoints
-        self.queue = queue
-        self.subscriptions = subscriptions
-        self.clock = clock
-        self.sync_back = sync_back  # None unless SYNC_COMPLETION_BACK is on
+    settings: ReconcilerSettings
+    close: CloseSource
+    links: ReconcilerLinks
+    checkpoints: RunLog
+    queue: Enqueuer
+    poison: InitVar[PoisonSink | None] = None
+    subscriptions: SubscriptionIds | None = None
+    clock: Callable[[], float] = time.time
+    sleep: InitVar[Callable[[float], None]] = time.sleep
+    sync_back: SyncBack | None = None  # None unless SYNC_COMPLETION_BACK is on
+    catch_up_scanner: CatchUp = field(init=False)
+
+    def __post_init__(self, poison: PoisonSink | None, sleep: Callable[[float], None]) -> None:
         self.catch_up_scanner = CatchUp(
-            log=close, applied=links, checkpoints=checkpoints, queue=queue, poison=poison, sleep=sleep
+            log=self.close,
+            applied=self.links,
+            checkpoints=self.checkpoints,
+            queue=self.queue,
+            poison=poison,
+            sleep=sleep,
         )
 
     def run(

@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from tasksync.config import EngineSettings
@@ -56,31 +56,24 @@ class DesiredTask:
         return replace(self, fields=fields)
 
 
+@dataclass(eq=False, kw_only=True)
 class TaskSync:
-    def __init__(
-        self,
-        *,
-        settings: EngineSettings,
-        close: CloseApi,
-        chartmogul: ChartMogulApi,
-        links: LinkStore,
-        customers: CustomerResolver,
-        assignees: AssigneeResolver,
-        clock: Callable[[], float] = time.time,
-        owner: str | None = None,
-    ) -> None:
-        self.settings = settings
-        self.close = close
-        self.chartmogul = chartmogul
-        self.links = links
-        self.customers = customers
-        self.assignees = assignees
-        self.clock = clock
-        # Identifies this engine's creating leases (one per process is enough).
-        self.owner = owner or uuid.uuid4().hex
-        self.parking = Parking(settings=settings, links=links, chartmogul=chartmogul, clock=clock)
+    settings: EngineSettings
+    close: CloseApi
+    chartmogul: ChartMogulApi
+    links: LinkStore
+    customers: CustomerResolver
+    assignees: AssigneeResolver
+    clock: Callable[[], float] = time.time
+    # Identifies this engine's creating leases (one per process is enough).
+    owner: str = field(default_factory=lambda: uuid.uuid4().hex)
+    parking: Parking = field(init=False)
+    completions: CompletionTimes = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.parking = Parking(settings=self.settings, links=self.links, chartmogul=self.chartmogul, clock=self.clock)
         self.completions = CompletionTimes(
-            links=links, chartmogul=chartmogul, clock=clock, recreate=self._recreate_gone
+            links=self.links, chartmogul=self.chartmogul, clock=self.clock, recreate=self._recreate_gone
         )
 
     # ================================================================== entry point

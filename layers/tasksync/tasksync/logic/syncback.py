@@ -106,23 +106,14 @@ def candidates(links: Iterable[TaskLink], open_in_chartmogul: set[str]) -> Itera
             yield link
 
 
+@dataclass(eq=False, kw_only=True)
 class SyncBack:
-    def __init__(
-        self,
-        *,
-        close: CloseTaskWriter,
-        chartmogul: ChartMogulApi,
-        links: SyncBackLinks,
-        ledger: SyncBackLedger,
-        every_passes: int = 1,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self.close = close
-        self.chartmogul = chartmogul
-        self.links = links
-        self.ledger = ledger
-        self.every_passes = every_passes
-        self.clock = clock
+    close: CloseTaskWriter
+    chartmogul: ChartMogulApi
+    links: SyncBackLinks
+    ledger: SyncBackLedger
+    every_passes: int = 1
+    clock: Callable[[], float] = time.time
 
     def maybe_run(self, budget: TimeLeft | None = None) -> SyncBackReport | None:
         """Called on every reconciler pass: runs on every ``every_passes``-th one."""
