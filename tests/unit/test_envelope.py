@@ -21,12 +21,12 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from tasksync.dal.queue import QueuedEvent
 from tasksync.errors import InvalidInput
 from tasksync.models import queue_message
 from tasksync.models._parsing import parse_model
 from tasksync.models.close import CloseWebhook
 from tasksync.models.envelope import parse_envelope
+from tasksync.models.queue import QueuedEvent
 
 FULL = os.environ.get("TASKSYNC_CHAOS", "").strip().lower() == "full"
 EVENTS = Path(__file__).resolve().parents[2] / "events"
