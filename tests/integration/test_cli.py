@@ -20,9 +20,10 @@ import boto3
 import pytest
 
 from tasksync.dal.links import LinkState, TaskLink, TaskLinkStore
-from tasksync.dal.queue import EventQueue, QueuedEvent
+from tasksync.dal.queue import EventQueue
 from tasksync.dal.state_cache import StateCache
 from tasksync.logic.results import ApplyResult
+from tasksync.models.queue import QueuedEvent
 from tasksync.reconciler import subscribed_pairs
 from tasksync.worker import Worker
 from tasksync_dev.cli import main

@@ -17,7 +17,6 @@ from typing import Any
 
 import pytest
 
-from tasksync.dal.queue import QueuedEvent
 from tasksync.dal.signature_keys import (
     SignatureKeyInvalid,
     SignatureKeyMap,
@@ -27,6 +26,7 @@ from tasksync.dal.signature_keys import (
 )
 from tasksync.logic.signature import sign
 from tasksync.models.close import CloseEvent
+from tasksync.models.queue import QueuedEvent
 from tasksync.receiver import MAX_BODY_BYTES, Receiver, WebhookResponse
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
