@@ -70,6 +70,8 @@ def _summary(
         "dropped": sum(int(s.get("slots_dropped", 0)) for s in stats),
         "overran": sum(int(s.get("sleeps_overran", 0)) for s in stats),
         "reservations": sum(int(s.get("reservations", 0)) for s in stats),
+        "handler_seconds": sum(float(s.get("handler_seconds", 0)) for s in stats),
+        "polling_seconds": sum(float(s.get("polling_seconds", 0)) for s in stats),
         "errors": [e for s in stats for e in s.get("errors", [])],
     }
 
