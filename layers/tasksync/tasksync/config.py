@@ -191,6 +191,9 @@ class EngineSettings(ApiSettings):
     # Parked tasks are retried with capped exponential backoff: base * 2^(attempts-1), at most max.
     park_retry_base_seconds: int = Field(default=60, ge=1, alias="PARK_RETRY_BASE_SECONDS")
     park_retry_max_seconds: int = Field(default=6 * 3600, ge=1, alias="PARK_RETRY_MAX_SECONDS")
+    # A change to a task written to ChartMogul less than this long ago waits until then (once
+    # per queue message), so that a burst of edits goes out as one call; 0 writes at once.
+    settle_seconds: int = Field(default=10, ge=0, le=300, alias="SETTLE_SECONDS")
 
     def chartmogul_assignee_for(self, close_email: str | None) -> str | None:
         """The ChartMogul assignee to try first for a Close user's email (the assignee rule).

@@ -94,6 +94,11 @@ class PowertoolsOutcomeSink:
             },
         )
 
+    def settling(self, event_id: str, visibility: int) -> None:
+        """A change held back for the task's settle window: routine, so DEBUG."""
+        self._count("Settling")
+        self.logger.debug("change waits for the task to settle", extra={"event_id": event_id, "retry_in": visibility})
+
     def rejected(self, message_id: str, reason: str) -> None:
         self._count("Unreadable")
         self.logger.error("unreadable message moved to the DLQ", extra={"message_id": message_id, "reason": reason})

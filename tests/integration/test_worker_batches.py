@@ -1,5 +1,6 @@
-"""The worker applies the tasks of one batch on several threads (PARALLEL_TASKS), and a record
-sent back to the queue takes the rest of its task's records with it."""
+"""The worker's batches: the tasks of one batch on several threads (PARALLEL_TASKS), a record
+sent back to the queue taking the rest of its task's records with it, and a task's quick
+succession of edits settling into one ChartMogul call (SETTLE_SECONDS)."""
 
 from __future__ import annotations
 
@@ -85,3 +86,33 @@ def test_a_retried_record_brings_the_rest_of_its_task_back_with_it(
     assert len(response["batchItemFailures"]) == len(messages)
     again = stack.receive()
     assert [m["MessageId"] for m in again] == [m["MessageId"] for m in messages]
+
+
+def test_edits_soon_after_a_write_settle_into_one_call(stack: Stack) -> None:
+    first = len(stack.close.events)
+    task = stack.close.create_task(lead_id=F1_LEAD, text="Call", assigned_to=F1_USER, date="2025-03-01")
+    _enqueue(stack, stack.close.events[first:])
+    worker = load_handler("worker")
+    assert stack.run_worker(worker, stack.receive())["batchItemFailures"] == []
+    stack.chartmogul.calls.clear()
+    mark = len(stack.close.events)
+    stack.close.update_task(task["id"], text="Call back")
+    _enqueue(stack, stack.close.events[mark:])
+    held = stack.receive()
+    assert len(held) == 1
+    # Written moments ago: the edit waits for the settle window (10 s by default), no call.
+    assert len(stack.run_worker(worker, held)["batchItemFailures"]) == 1
+    assert stack.chartmogul.calls == []
+    assert stack.receive() == []  # invisible until the window ends
+    mark = len(stack.close.events)
+    stack.close.update_task(task["id"], text="Call back about the renewal")  # the rep's next edit
+    _enqueue(stack, stack.close.events[mark:])
+    # The window ends (moved forward here rather than waited for): both edits come as one batch.
+    stack.sqs.change_message_visibility(
+        QueueUrl=stack.queue_url, ReceiptHandle=held[0]["ReceiptHandle"], VisibilityTimeout=0
+    )
+    both = stack.receive()
+    assert [m["Attributes"]["ApproximateReceiveCount"] for m in both] == ["2", "1"]
+    assert stack.run_worker(worker, both)["batchItemFailures"] == []
+    assert [c.method for c in stack.chartmogul.calls] == ["PATCH"]
+    assert [t["task_details"] for t in stack.chartmogul.live_tasks()] == ["Call back about the renewal"]
