@@ -31,7 +31,7 @@ import requests
 from tasksync_dev.cli.stack import TargetChoice, open_stack
 from tasksync_dev.cli.status import collect
 from tasksync_dev.local.child_process import stop_orphans
-from tasksync_dev.local.stack import SANDBOX_ASSIGNEE_MAP, SANDBOX_DEFAULT_ASSIGNEE
+from tasksync_dev.local.simulators import SANDBOX_ASSIGNEE_MAP, SANDBOX_DEFAULT_ASSIGNEE
 from tasksync_dev.local.state import read_state
 from tasksync_dev.sandbox.chartmogul import ChartMogulSimulator
 from tasksync_dev.sandbox.close import BASE_PATH as CLOSE_BASE_PATH
