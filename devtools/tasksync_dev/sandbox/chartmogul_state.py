@@ -41,22 +41,9 @@ class ChartMogulState(SimulatorServer):
         "_next_customer_id",
     )
 
-    def __init__(
-        self,
-        *,
-        api_key: str,
-        rate_limit_per_second: float | None,
-        max_parallel: int | None,
-        host: str,
-        port: int,
-    ) -> None:
-        super().__init__(
-            api_key=api_key,
-            host=host,
-            port=port,
-            rate_limit_per_second=rate_limit_per_second,
-            max_parallel=max_parallel,
-        )
+    def __init__(self, **server: Any) -> None:
+        # The server's own arguments (key, limits, address) are ChartMogulSimulator's to choose.
+        super().__init__(**server)
         self.users: set[str] = set()
         self.data_sources: list[str] = []
         self.customers: dict[str, dict[str, Any]] = {}
