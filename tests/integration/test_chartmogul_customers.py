@@ -9,12 +9,7 @@ from typing import Any
 import pytest
 
 from tasksync.dal.chartmogul_api import ChartMogulClient, assignee_rejected, external_id_taken
-from tasksync.errors import (
-    AssigneeRejected,
-    CustomerUnknown,
-    NotFound,
-    PermanentApiError,
-)
+from tasksync.errors import AssigneeRejected, CustomerUnknown, NotFound, PermanentApiError
 from tasksync_dev.sandbox.chartmogul import ChartMogulSimulator
 
 

@@ -9,18 +9,10 @@ from typing import Any
 import pytest
 
 from tasksync.dal.chartmogul_api import ChartMogulClient, assignee_rejected, external_id_taken
-from tasksync.errors import (
-    AssigneeRejected,
-    OutcomeUnknown,
-    PermanentApiError,
-    RetryableApiError,
-)
+from tasksync.errors import AssigneeRejected, OutcomeUnknown, PermanentApiError, RetryableApiError
 from tasksync_dev.sandbox._server import FaultPlan
 from tasksync_dev.sandbox.chartmogul import ChartMogulSimulator
-from tests.support.chartmogul_sandbox import (
-    ALICE,
-    task_fields,
-)
+from tests.support.chartmogul_sandbox import ALICE, task_fields
 
 
 # ----------------------------------------------------------------------------- errors

@@ -12,10 +12,7 @@ import requests
 from tasksync.config import SyncSettings
 from tasksync.dal.chartmogul_api import ChartMogulClient
 from tasksync.dal.pacing import MemorySchedule, SharedPacer
-from tasksync.errors import (
-    RateLimited,
-    RetryableApiError,
-)
+from tasksync.errors import RateLimited, RetryableApiError
 from tasksync_dev.sandbox._server import FaultPlan
 from tasksync_dev.sandbox.chartmogul import ChartMogulSimulator
 from tests.support.chartmogul_sandbox import (

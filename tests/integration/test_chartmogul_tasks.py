@@ -9,18 +9,9 @@ from typing import Any
 import pytest
 
 from tasksync.dal.chartmogul_api import ChartMogulClient, assignee_rejected
-from tasksync.errors import (
-    NotFound,
-    PermanentApiError,
-)
+from tasksync.errors import NotFound, PermanentApiError
 from tasksync_dev.sandbox.chartmogul import ChartMogulSimulator
-from tests.support.chartmogul_sandbox import (
-    ALICE,
-    BOB,
-    ChartMogulClientFactory,
-    ChartMogulSimFactory,
-    task_fields,
-)
+from tests.support.chartmogul_sandbox import ALICE, BOB, ChartMogulClientFactory, ChartMogulSimFactory, task_fields
 
 
 # ----------------------------------------------------------------------------- create / get
