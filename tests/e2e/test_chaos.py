@@ -46,7 +46,8 @@ from tasksync_dev.local.stack import LocalStack
 from tasksync_dev.sandbox._server import FaultPlan
 from tasksync_dev.sandbox.chartmogul import ChartMogulSimulator
 from tasksync_dev.sandbox.close import CloseSimulator
-from tests.e2e.test_local_stack import poll, sandbox_environment, sims
+from tests.e2e.sandbox_stack import sandbox_environment, sims
+from tests.support.local_runner import poll
 from tests.support.log_capture import LogTap, leaked
 
 
