@@ -21,8 +21,8 @@ from typing import Any
 EVENTS_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(EVENTS_DIR.parent / "layers" / "tasksync"))
 
-from tasksync.dal.queue import QueuedEvent  # noqa: E402 - after the path set-up above
-from tasksync.logic.signature import sign  # noqa: E402
+from tasksync.logic.signature import sign  # noqa: E402 - after the path set-up above
+from tasksync.models.queue import QueuedEvent  # noqa: E402
 
 # The sandbox's webhook signature key (a Close `signature_key` is 32 bytes, hex). Not a secret:
 # it signs only these samples, the local runner and the tests.

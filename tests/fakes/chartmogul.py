@@ -16,7 +16,7 @@ import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Unpack
 
 from tasksync.errors import (
     AssigneeRejected,
@@ -25,7 +25,7 @@ from tasksync.errors import (
     OutcomeUnknown,
     RetryableApiError,
 )
-from tasksync.models.chartmogul import ChartMogulCustomer, ChartMogulTask, TaskFields, TaskPage
+from tasksync.models.chartmogul import ChartMogulCustomer, ChartMogulTask, TaskFields, TaskFilters, TaskPage
 
 WRITES = frozenset({"POST", "PATCH", "DELETE"})
 
@@ -192,31 +192,23 @@ class FakeChartMogul:
         self._after("GET", task_uuid, None)
         return task.model()
 
-    def list_tasks(
-        self,
-        *,
-        customer_uuid: str | None = None,
-        assignee: str | None = None,
-        due_date_on_or_after: str | None = None,
-        due_date_on_or_before: str | None = None,
-        completed: bool | None = None,
-        cursor: str | None = None,
-        per_page: int = 200,
-    ) -> TaskPage:
+    def list_tasks(self, *, cursor: str | None = None, **filters: Unpack[TaskFilters]) -> TaskPage:
         self._before("GET", "tasks", None)
+        after, before = filters.get("due_date_on_or_after"), filters.get("due_date_on_or_before")
+        completed = filters.get("completed")
         entries = [
             task.model()
             for task in self.tasks.values()
-            if customer_uuid in (None, task.customer_uuid)
-            and assignee in (None, task.assignee)
-            and (due_date_on_or_after is None or task.due_date[:10] >= due_date_on_or_after)
-            and (due_date_on_or_before is None or task.due_date[:10] <= due_date_on_or_before)
+            if filters.get("customer_uuid") in (None, task.customer_uuid)
+            and filters.get("assignee") in (None, task.assignee)
+            and (after is None or task.due_date[:10] >= after)
+            and (before is None or task.due_date[:10] <= before)
             and (completed is None or completed == (task.completed_at is not None))
         ]
         self._after("GET", "tasks", None)
         return TaskPage(entries=entries, cursor=None, has_more=False)
 
-    def iter_tasks(self, **filters: Any) -> Iterator[ChartMogulTask]:
+    def iter_tasks(self, **filters: Unpack[TaskFilters]) -> Iterator[ChartMogulTask]:
         yield from self.list_tasks(**filters).entries
 
     def update_task(self, task_uuid: str, changes: dict[str, Any]) -> ChartMogulTask | None:

@@ -17,8 +17,9 @@ from tasksync.catch_up import Budget
 from tasksync.dal.checkpoints import CheckpointStore, RunRecord
 from tasksync.dal.close_api import CloseClient
 from tasksync.dal.dead_letters import DeadLetterQueue
-from tasksync.dal.queue import EventQueue, QueuedEvent
+from tasksync.dal.queue import EventQueue
 from tasksync.errors import ConcurrentUpdate, LeaseHeld, RetryableApiError
+from tasksync.models.queue import QueuedEvent
 from tasksync.reconciler import Reconciler, ReconcileReport, subscribed_pairs
 from tasksync_dev.sandbox.close import BASE_PATH
 from tests.integration.engine_harness import SyncWorld

@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 
-from tasksync.dal.queue import EventQueue, QueuedEvent
+from tasksync.dal.queue import EventQueue
 from tasksync.logic.results import ApplyResult
+from tasksync.models.queue import QueuedEvent
 from tasksync.reconciler import subscribed_pairs
 from tasksync.worker import Worker
 from tasksync_dev.sandbox.chartmogul import ChartMogulSimulator

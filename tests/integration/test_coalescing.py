@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tasksync.dal.links import LinkState, TaskLink
-from tasksync.dal.queue import QueuedEvent
+from tasksync.models.queue import QueuedEvent
 from tasksync_dev.local.sqs_source import sqs_lambda_event
 from tests.integration.handler_harness import F1_LEAD, F1_USER, Stack
 from tests.integration.handler_harness import stack as _stack  # noqa: F401 - pytest registers it as `_stack`

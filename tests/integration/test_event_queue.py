@@ -13,9 +13,12 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from tasksync.dal.event_message import WebhookQueue
-from tasksync.dal.queue import MAX_MESSAGE_BYTES, EventQueue, QueuedEvent
-from tasksync.dal.signature_keys import SecretSignatureKeys, SignatureKeysUnavailable
+from tasksync.dal.queue import EventQueue
+from tasksync.dal.signature_keys import SecretSignatureKeys
+from tasksync.errors import SignatureKeysUnavailable
 from tasksync.models.envelope import parse_event
+from tasksync.models.queue import QueuedEvent
+from tasksync.models.queue_message import MAX_MESSAGE_BYTES
 from tests.support.aws import Queues, Secrets
 from tests.support.handlers import lambda_context, load_handler, signed_now
 from tests.support.log_capture import LogTap

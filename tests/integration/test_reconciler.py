@@ -16,8 +16,8 @@ import pytest
 
 from tasksync.catch_up import Budget
 from tasksync.dal.checkpoints import RunLock
-from tasksync.dal.queue import MAX_MESSAGE_BYTES
 from tasksync.models.link import LinkState
+from tasksync.models.queue_message import MAX_MESSAGE_BYTES
 from tests.integration.engine_harness import SyncWorld, make_world
 from tests.integration.reconciler_harness import Fault, ReconcilerWorld, Ticking, make_reconciler_world, utc
 

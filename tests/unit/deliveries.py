@@ -12,10 +12,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from tasksync.dal.queue import QueuedEvent
 from tasksync.dal.signature_keys import SingleSignatureKey
 from tasksync.logic.signature import sign
 from tasksync.models.close import CloseEvent
+from tasksync.models.queue import QueuedEvent
 from tasksync.receiver import Receiver, WebhookResponse
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"

@@ -7,10 +7,9 @@ from typing import Any
 import pytest
 
 from tasksync.catch_up import Budget, OutOfTime, already_applied, refetch_stub
-from tasksync.dal.links import AppliedMarks
-from tasksync.dal.queue import QueuedEvent
 from tasksync.models.close import CloseEvent
-from tasksync.models.link import LinkState, TaskLink
+from tasksync.models.link import AppliedMarks, LinkState, TaskLink
+from tasksync.models.queue import QueuedEvent
 
 V1 = "2026-01-01T10:00:00.000000Z"
 V2 = "2026-01-01T11:00:00.000000Z"

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tasksync.coalescing import BatchPlan, ParsedRecord
-from tasksync.dal.queue import QueuedEvent
+from tasksync.models.queue import QueuedEvent
 from tests.fakes.chartmogul import Faults
 from tests.fakes.script import OPERATIONS, perform
 from tests.fakes.world import World, make_world

@@ -21,12 +21,12 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from tasksync.dal import event_message
-from tasksync.dal.queue import QueuedEvent
 from tasksync.errors import InvalidInput
+from tasksync.models import queue_message
 from tasksync.models._parsing import parse_model
 from tasksync.models.close import CloseWebhook
 from tasksync.models.envelope import parse_envelope
+from tasksync.models.queue import QueuedEvent
 
 FULL = os.environ.get("TASKSYNC_CHAOS", "").strip().lower() == "full"
 EVENTS = Path(__file__).resolve().parents[2] / "events"
@@ -109,11 +109,11 @@ def test_what_the_receiver_accepts_the_worker_parses_into_the_same_message(envel
     assert webhook_event.close_task_id == model.event.close_task_id
     queued = QueuedEvent(model.event, envelope["event"], model.subscription_id)
     assert (
-        event_message.group_id(webhook_event.close_task_id, webhook_event.object_id, webhook_event.id)
+        queue_message.group_id(webhook_event.close_task_id, webhook_event.object_id, webhook_event.id)
         == queued.group_id
     )
-    assert event_message.deduplication_id(webhook_event.id, webhook_event.date_updated) == queued.deduplication_id
-    assert event_message.message_body(checked.raw_event, checked.subscription_id) == queued.message_body()
+    assert queue_message.deduplication_id(webhook_event.id, webhook_event.date_updated) == queued.deduplication_id
+    assert queue_message.message_body(checked.raw_event, checked.subscription_id) == queued.message_body()
 
 
 @pytest.mark.parametrize("sample", SAMPLES, ids=["task", "lead", "sequence-task"])

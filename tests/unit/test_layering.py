@@ -5,6 +5,9 @@ ports over HTTP and DynamoDB; both share `models` and `errors`. A runtime import
 `logic` would tie the engine to boto3 and requests again; one of `logic` from `dal` would make
 a cycle. A type-only import (under TYPE_CHECKING, for mypy to prove a client fits its port) is
 allowed.
+
+The reconciler (with its catch-up) and the receiver depend on the ports of `logic.ports` too:
+which DynamoDB, HTTP or SQS class plays each port is `tasksync.wiring`'s business alone.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "layers" / "tasksync" / "tasksync"
 FORBIDDEN = {"logic": ("tasksync.dal",), "models": ("tasksync.dal", "tasksync.logic"), "dal": ("tasksync.logic",)}
+ON_PORTS = ("catch_up.py", "reconciler.py", "receiver.py")
 
 
 def runtime_imports(path: Path) -> list[str]:
@@ -45,3 +49,8 @@ def test_a_layer_imports_nothing_it_must_not(layer: str) -> None:
         if module.startswith(FORBIDDEN[layer])
     ]
     assert offending == []
+
+
+@pytest.mark.parametrize("module", ON_PORTS)
+def test_the_reconciler_and_the_receiver_know_no_concrete_store_or_client(module: str) -> None:
+    assert [name for name in runtime_imports(PACKAGE / module) if name.startswith("tasksync.dal")] == []

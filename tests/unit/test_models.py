@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from tasksync.dal.queue import QueuedEvent
 from tasksync.errors import InvalidInput
 from tasksync.models._parsing import format_utc, parse_model
 from tasksync.models.chartmogul import ChartMogulTask, TaskFields, normalize_due_date
 from tasksync.models.close import CloseEvent, CloseLead, CloseTask, CloseWebhook, task_snapshot_event
+from tasksync.models.queue import QueuedEvent
 
 # A real task.lead created webhook (events/payloads/close-task-created.json; trimmed of nothing we rely on).
 F1: dict[str, Any] = {

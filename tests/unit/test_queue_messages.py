@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
-from tasksync.dal.queue import MAX_MESSAGE_BYTES, QueuedEvent, deduplication_id
 from tasksync.errors import InvalidInput
+from tasksync.models.queue import QueuedEvent, deduplication_id
+from tasksync.models.queue_message import MAX_MESSAGE_BYTES
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 TASK_ID = "task_CIRBr39mOsTfWAc3ErihkSt4cX0PlVBpTovHGNj939w"

@@ -23,9 +23,9 @@ from typing import Any
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from tasksync.dal.queue import QueuedEvent
 from tasksync.logic.signature import sign
 from tasksync.models.close import CloseEvent
+from tasksync.models.queue import QueuedEvent
 from tasksync.receiver import MAX_BODY_BYTES, Receiver
 from tests.unit.deliveries import SANDBOX_KEY, load
 

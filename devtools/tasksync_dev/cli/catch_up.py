@@ -15,8 +15,9 @@ from datetime import date
 
 from tasksync.catch_up import Budget
 from tasksync.dal.dead_letters import DeadLetterQueue
-from tasksync.dal.queue import EnqueueReport, EventQueue, QueuedEvent
+from tasksync.dal.queue import EventQueue
 from tasksync.errors import NotFound
+from tasksync.models.queue import EnqueueReport, QueuedEvent
 from tasksync.reconciler import DEFAULT_BUDGET_SECONDS, Reconciler, ReconcileReport
 from tasksync_dev.cli.idempotency import EventIdempotencyRecords
 from tasksync_dev.cli.output import EXIT_FAILED, Progress, UsageError, one_line, print_json

@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from tasksync.dal.queue import QueuedEvent
 from tasksync.errors import InvalidInput
+from tasksync.models.queue import QueuedEvent
 from tasksync_dev.cli.output import CommandFailed, Progress, one_line, print_json, print_table
 from tasksync_dev.cli.stack import Stack
 

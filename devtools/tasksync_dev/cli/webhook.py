@@ -15,8 +15,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from tasksync.dal.signature_keys import SignatureKeysUnavailable
-from tasksync.errors import ApiError, NotFound, PermanentApiError
+from tasksync.errors import ApiError, NotFound, PermanentApiError, SignatureKeysUnavailable
 from tasksync.models.close import CloseWebhookSubscription
 from tasksync.reconciler import subscribed_pairs
 from tasksync_dev.cli.output import CommandFailed, UsageError, one_line, print_json, print_table

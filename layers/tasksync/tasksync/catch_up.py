@@ -16,18 +16,18 @@ lets through by mistake is harmless.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
-from tasksync.dal.close_api import DEFAULT_RATE_LIMIT_WAIT, EventPage, LogEntry
-from tasksync.dal.links import AppliedMarks
-from tasksync.dal.queue import EnqueueReport, QueuedEvent
 from tasksync.errors import InvalidInput, RateLimited
+from tasksync.logic.ports import AppliedState, Checkpoints, Enqueuer, EventLog, PoisonSink
 from tasksync.models._parsing import format_utc
-from tasksync.models.close import TASK_COMPLETED_ACTIVITY, CloseEvent
-from tasksync.models.link import LinkState
+from tasksync.models.close import DEFAULT_RATE_LIMIT_WAIT, TASK_COMPLETED_ACTIVITY, CloseEvent
+from tasksync.models.event_log import EventPage, LogEntry
+from tasksync.models.link import AppliedMarks, LinkState
+from tasksync.models.queue import QueuedEvent
 
 # Close: "To avoid missing recent events when paginating, we recommend to scan the latest five
 # minutes of events." Every run starts this long before the stored checkpoint.
@@ -82,42 +82,6 @@ class Budget:
     def check(self) -> None:
         if self.spent:
             raise OutOfTime
-
-
-class EventLog(Protocol):
-    """Close's event log, as the catch-up reads it (`tasksync.dal.close_api.CloseClient`)."""
-
-    def event_pages(
-        self,
-        *,
-        object_type: str,
-        action: str,
-        date_updated_gte: datetime,
-        date_updated_lte: datetime | None = None,
-        limit: int = 50,
-    ) -> Iterator[EventPage]: ...
-
-
-class AppliedState(Protocol):
-    """What the worker has applied (`tasksync.dal.links.TaskLinkStore`): one batch read per page."""
-
-    def applied_marks(self, close_task_ids: list[str], completion_task_ids: list[str]) -> AppliedMarks: ...
-
-
-class Checkpoints(Protocol):
-    def get(self, object_type: str, action: str) -> datetime | None: ...
-
-    def advance(self, object_type: str, action: str, to: datetime) -> bool: ...
-
-
-class Enqueuer(Protocol):
-    def enqueue_many(self, events: Sequence[QueuedEvent]) -> EnqueueReport: ...
-
-
-class PoisonSink(Protocol):
-    """Where an event that can never be enqueued goes, with its reason (the DLQ)."""
-
-    def put(self, raw: Any, event_id: str | None, reason: str) -> None: ...
 
 
 def event_version(event: CloseEvent) -> str | None:
@@ -227,26 +191,18 @@ class PairScan:
         return f"{self.object_type}:{self.action}"
 
 
+@dataclass(eq=False, kw_only=True)
 class CatchUp:
     """Reads one slice of a pair at a time, filters, enqueues, and checkpoints it."""
 
-    def __init__(
-        self,
-        *,
-        log: EventLog,
-        applied: AppliedState,
-        checkpoints: Checkpoints,
-        queue: Enqueuer,
-        poison: PoisonSink | None,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        self.log = log
-        self.applied = applied
-        self.checkpoints = checkpoints
-        self.queue = queue
-        self.poison = poison
-        self.sleep = sleep
-        self.widths: dict[tuple[str, str], timedelta] = {}
+    log: EventLog
+    applied: AppliedState
+    checkpoints: Checkpoints
+    queue: Enqueuer
+    poison: PoisonSink | None
+    sleep: Callable[[float], None] = time.sleep
+    # Each pair's slice width, remembered by a warm process.
+    widths: dict[tuple[str, str], timedelta] = field(default_factory=dict, init=False)
 
     def begin(self, object_type: str, action: str, now: datetime) -> PairScan:
         checkpoint = self.checkpoints.get(object_type, action)

@@ -39,6 +39,7 @@ class ApiError(TaskSyncError):
         status: int | None,
         body: str = "",
         message: str = "",
+        retry_after: float | None = None,
     ) -> None:
         self.api = api
         self.method = method
@@ -48,25 +49,15 @@ class ApiError(TaskSyncError):
         # details search this text rather than parse one assumed structure. Escape sequences,
         # control characters and key-like fields are gone before it is kept (upstream_text).
         self.body = upstream_text(body[:4000])[:2000]
+        # The server's advised wait in seconds, when it sent one (a 429's Retry-After): only
+        # retryable errors are given one, and the queue waits at least that long.
+        self.retry_after = retry_after
         detail = message or (f"HTTP {status}" if status is not None else "no response")
         super().__init__(f"{api} {method} {path}: {detail}" + (f": {self.body[:300]}" if self.body else ""))
 
 
 class RetryableApiError(ApiError):
     """429, 5xx, timeouts and connection failures: the same call may succeed later."""
-
-    def __init__(
-        self,
-        api: str,
-        method: str,
-        path: str,
-        status: int | None,
-        body: str = "",
-        message: str = "",
-        retry_after: float | None = None,
-    ) -> None:
-        super().__init__(api, method, path, status, body, message)
-        self.retry_after = retry_after
 
 
 class RateLimited(RetryableApiError):
@@ -104,6 +95,15 @@ class LeaseHeld(TaskSyncError):
         self.close_task_id = close_task_id
         self.seconds_left = seconds_left
         super().__init__(f"task {close_task_id} is being created by another worker ({seconds_left:.0f}s left)")
+
+
+class SignatureKeysUnavailable(TaskSyncError):
+    """The webhook signature keys could not be read (Secrets Manager failed, or the secret is
+    not a JSON map)."""
+
+
+class SignatureKeyInvalid(SignatureKeysUnavailable):
+    """A signature key is not what Close issues (64 hex characters): a configuration error."""
 
 
 class ConcurrentUpdate(TaskSyncError):

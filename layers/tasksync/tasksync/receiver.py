@@ -23,38 +23,18 @@ import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any
 
-from tasksync.dal.event_message import WebhookQueue
-from tasksync.dal.signature_keys import (
-    SecretSignatureKeys,
-    SignatureKeyInvalid,
-    SignatureKeys,
-    SignatureKeysUnavailable,
-    SingleSignatureKey,
-)
-from tasksync.errors import InvalidInput
+from tasksync.errors import InvalidInput, SignatureKeyInvalid, SignatureKeysUnavailable
+from tasksync.logic.ports import SignatureKeys, WebhookEventQueue
 from tasksync.logic.signature import MIN_TOLERANCE_SECONDS, SignatureVerdict, verify
-from tasksync.models.envelope import WebhookEvent, parse_envelope
-from tasksync.receiver_settings import ReceiverSettings
-
-if TYPE_CHECKING:
-    from mypy_boto3_secretsmanager import SecretsManagerClient
-    from mypy_boto3_sqs import SQSClient
+from tasksync.models.envelope import parse_envelope
 
 MAX_BODY_BYTES = 256 * 1024
 # A base64 text of MAX_BODY_BYTES bytes is at most this long (4 characters per 3 bytes, padded).
 _MAX_BASE64_CHARS = 4 * math.ceil(MAX_BODY_BYTES / 3)
 SIGNATURE_HEADER = "close-sig-hash"
 TIMESTAMP_HEADER = "close-sig-timestamp"
-
-
-class WebhookEventQueue(Protocol):
-    """What the receiver needs from the queue (tasksync.dal.event_message.WebhookQueue implements it)."""
-
-    def enqueue(self, event: WebhookEvent, raw_event: Mapping[str, Any], *, subscription_id: str | None = None) -> str:
-        """Queue the event; return the message id. Any exception means it was not queued."""
-        ...
 
 
 # The metric each outcome is counted under (template.yaml's alarms and dashboard read them).
@@ -261,14 +241,7 @@ class Receiver:
             message_id = self._queue.enqueue(event, webhook.raw_event, subscription_id=webhook.subscription_id)
         except InvalidInput as exc:
             # Cannot fit in a queue message however often Close retries it.
-            return WebhookResponse(
-                status=413,
-                body={"message": "event too large to queue"},
-                outcome="rejected",
-                reason="message_too_large",
-                error=exc,
-                **details,
-            )
+            return _rejected(413, "event too large to queue", "message_too_large", error=exc, **details)
         except Exception as exc:  # any failure to queue must become a retryable 5xx
             return WebhookResponse(
                 status=503,
@@ -343,27 +316,3 @@ class Receiver:
             if wanted in verdicts:
                 return wanted
         return verdicts[0] if verdicts else "unknown_subscription"
-
-
-def build_receiver(
-    settings: ReceiverSettings,
-    *,
-    sqs_client: SQSClient,
-    secrets_client: SecretsManagerClient | None = None,
-    clock: Callable[[], float] = time.time,
-) -> Receiver:
-    """The receiver for these settings: CLOSE_WEBHOOK_SIGNATURE_KEY when set (local runs), else
-    the per-subscription keys in the SIGNATURE_KEYS_SECRET_ARN secret. Raises InvalidInput."""
-    keys: SignatureKeys
-    if settings.close_webhook_signature_key is not None:
-        keys = SingleSignatureKey(settings.close_webhook_signature_key)
-    elif settings.signature_keys_secret_arn:
-        keys = SecretSignatureKeys(settings.signature_keys_secret_arn, secrets_client=secrets_client)
-    else:
-        raise InvalidInput("SIGNATURE_KEYS_SECRET_ARN", "is not set (nor CLOSE_WEBHOOK_SIGNATURE_KEY)")
-    return Receiver(
-        keys=keys,
-        queue=WebhookQueue(sqs_client, settings.queue_url),
-        tolerance_seconds=settings.signature_tolerance_seconds,
-        clock=clock,
-    )

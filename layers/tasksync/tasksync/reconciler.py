@@ -12,37 +12,20 @@ from __future__ import annotations
 import contextlib
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
+from dataclasses import InitVar, dataclass, field
 from datetime import UTC, date, datetime
-from typing import Any, Protocol
+from typing import Any
 
-from tasksync.catch_up import (
-    AppliedState,
-    Budget,
-    CatchUp,
-    CatchUpTally,
-    Checkpoints,
-    Enqueuer,
-    EventLog,
-    OutOfTime,
-    PairScan,
-    PoisonSink,
-)
+from tasksync.catch_up import Budget, CatchUp, CatchUpTally, OutOfTime, PairScan
 from tasksync.config import ReconcilerSettings
-from tasksync.dal.checkpoints import RunLock
-from tasksync.dal.queue import EnqueueReport, QueuedEvent
 from tasksync.errors import ApiError, ConcurrentUpdate, InvalidInput, NotFound, RateLimited
+from tasksync.logic.ports import CloseSource, Enqueuer, PoisonSink, ReconcilerLinks, RunLock, RunLog, SubscriptionIds
 from tasksync.logic.syncback import SyncBack
 from tasksync.logic.syncback_report import SyncBackReport
-from tasksync.models.close import (
-    TASK_COMPLETED_ACTIVITY,
-    CloseTask,
-    CloseWebhookSubscription,
-    refetch_event,
-    task_snapshot_event,
-)
+from tasksync.models.close import TASK_COMPLETED_ACTIVITY, refetch_event, task_snapshot_event
 from tasksync.models.link import TaskLink
+from tasksync.models.queue import EnqueueReport, QueuedEvent
 
 TASK_ACTIONS = ("created", "updated", "completed", "deleted")
 # A queued parked retry is not queued again for this long: the worker's default longest SQS
@@ -57,34 +40,6 @@ def subscribed_pairs(task_types: Iterable[str]) -> list[tuple[str, str]]:
     pairs = [(f"task.{task_type}", action) for task_type in sorted(task_types) for action in TASK_ACTIONS]
     pairs += [(TASK_COMPLETED_ACTIVITY, "created"), (TASK_COMPLETED_ACTIVITY, "deleted")]
     return pairs
-
-
-class SubscriptionIds(Protocol):
-    def subscription_ids(self) -> list[str]: ...
-
-
-class CloseSource(EventLog, Protocol):
-    """The parts of Close the reconciler reads (`tasksync.dal.close_api.CloseClient`)."""
-
-    def iter_tasks(
-        self, *, task_types: frozenset[str], date_updated_gte: datetime | None = None, limit: int = 100
-    ) -> Iterator[CloseTask]: ...
-
-    def get_webhook(self, subscription_id: str) -> CloseWebhookSubscription: ...
-
-    def update_webhook(self, subscription_id: str, **changes: Any) -> CloseWebhookSubscription: ...
-
-
-class LinkReader(AppliedState, Protocol):
-    def parked_due(self, now: float, limit: int = 100) -> Iterator[TaskLink]: ...
-
-    def save(self, previous: TaskLink | None, link: TaskLink) -> TaskLink: ...
-
-
-class RunLog(Checkpoints, Protocol):
-    """The checkpoint store, plus the record of the last run that `tasksync status` shows."""
-
-    def record_run(self, summary: dict[str, Any], finished_at: datetime) -> None: ...
 
 
 # The counters of a run, as they appear in the report, the log line, the metrics and the run record.
@@ -141,31 +96,28 @@ class ReconcileReport(CatchUpTally):
         }
 
 
+@dataclass(eq=False, kw_only=True)
 class Reconciler:
-    def __init__(
-        self,
-        *,
-        settings: ReconcilerSettings,
-        close: CloseSource,
-        links: LinkReader,
-        checkpoints: RunLog,
-        queue: Enqueuer,
-        poison: PoisonSink | None = None,
-        subscriptions: SubscriptionIds | None = None,
-        clock: Callable[[], float] = time.time,
-        sleep: Callable[[float], None] = time.sleep,
-        sync_back: SyncBack | None = None,
-    ) -> None:
-        self.settings = settings
-        self.close = close
-        self.links = links
-        self.checkpoints = checkpoints
-        self.queue = queue
-        self.subscriptions = subscriptions
-        self.clock = clock
-        self.sync_back = sync_back  # None unless SYNC_COMPLETION_BACK is on
+    settings: ReconcilerSettings
+    close: CloseSource
+    links: ReconcilerLinks
+    checkpoints: RunLog
+    queue: Enqueuer
+    poison: InitVar[PoisonSink | None] = None
+    subscriptions: SubscriptionIds | None = None
+    clock: Callable[[], float] = time.time
+    sleep: InitVar[Callable[[float], None]] = time.sleep
+    sync_back: SyncBack | None = None  # None unless SYNC_COMPLETION_BACK is on
+    catch_up_scanner: CatchUp = field(init=False)
+
+    def __post_init__(self, poison: PoisonSink | None, sleep: Callable[[float], None]) -> None:
         self.catch_up_scanner = CatchUp(
-            log=close, applied=links, checkpoints=checkpoints, queue=queue, poison=poison, sleep=sleep
+            log=self.close,
+            applied=self.links,
+            checkpoints=self.checkpoints,
+            queue=self.queue,
+            poison=poison,
+            sleep=sleep,
         )
 
     def run(

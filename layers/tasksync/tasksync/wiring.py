@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from tasksync.dal.links import TaskLinkStore
     from tasksync.dal.pacing import Pacer
     from tasksync.dal.state_cache import StateCache
-    from tasksync.logic.ports import ChartMogulApi, CloseApi, EngineCache, LinkStore
+    from tasksync.logic.ports import ChartMogulApi, CloseApi, EngineCache, LinkStore, SignatureKeys
     from tasksync.logic.sync import TaskSync
     from tasksync.logic.syncback import SyncBack
     from tasksync.receiver import Receiver
@@ -123,18 +123,32 @@ def assemble_engine(
 
 def receiver(environ: Mapping[str, str]) -> Receiver:
     """The receiver function: signature keys and the event queue, nothing else (and no pydantic:
-    its settings are read by hand, see tasksync.receiver_settings)."""
-    from tasksync.receiver import build_receiver
+    its settings are read by hand, see tasksync.receiver_settings).
+
+    The keys are CLOSE_WEBHOOK_SIGNATURE_KEY when set (local runs), else the per-subscription
+    keys in the SIGNATURE_KEYS_SECRET_ARN secret."""
+    from tasksync.dal.event_message import WebhookQueue
+    from tasksync.dal.signature_keys import SecretSignatureKeys, SingleSignatureKey
+    from tasksync.receiver import Receiver
     from tasksync.receiver_settings import ReceiverSettings
 
     # Close waits for our answer and the function times out after 5 s: fail fast and answer 503
     # (Close retries) rather than let the invocation time out.
     config = Config(connect_timeout=1, read_timeout=1, retries={"mode": "standard", "max_attempts": 2})
     settings = ReceiverSettings.from_env(environ)
-    return build_receiver(
-        settings,
-        sqs_client=boto3.client("sqs", config=config),
-        secrets_client=boto3.client("secretsmanager", config=config) if settings.signature_keys_secret_arn else None,
+    keys: SignatureKeys
+    if settings.close_webhook_signature_key is not None:
+        keys = SingleSignatureKey(settings.close_webhook_signature_key)
+    elif settings.signature_keys_secret_arn:
+        keys = SecretSignatureKeys(
+            settings.signature_keys_secret_arn, secrets_client=boto3.client("secretsmanager", config=config)
+        )
+    else:
+        raise InvalidInput("SIGNATURE_KEYS_SECRET_ARN", "is not set (nor CLOSE_WEBHOOK_SIGNATURE_KEY)")
+    return Receiver(
+        keys=keys,
+        queue=WebhookQueue(boto3.client("sqs", config=config), settings.queue_url),
+        tolerance_seconds=settings.signature_tolerance_seconds,
     )
 
 

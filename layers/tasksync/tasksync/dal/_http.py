@@ -12,7 +12,8 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, TypedDict, Unpack
 
 import requests
 
@@ -50,6 +51,25 @@ class SleepBudget:
             return True
 
 
+class HttpOptions(TypedDict, total=False):
+    """The transport options every client takes beside its URL and key (for tests and settings)."""
+
+    connect_timeout: float  # seconds; 3.05 by default
+    read_timeout: float  # seconds; 10 by default
+    session: requests.Session  # a new one by default
+
+
+@dataclass(frozen=True)
+class _Call:
+    """One request as the client was asked for it: sent again as is after a 401 or a short 429."""
+
+    method: str
+    path: str
+    params: dict[str, Any] | None
+    json_body: Any
+    ok: tuple[int, ...]
+
+
 class JsonApiClient:
     """Base client: subclasses set ``api_name`` and may override ``classify`` and ``before_send``."""
 
@@ -57,18 +77,10 @@ class JsonApiClient:
     # The wait assumed for a 429 that carries no usable header.
     default_rate_limit_wait = 1.0
 
-    def __init__(
-        self,
-        *,
-        base_url: str,
-        api_key: str,
-        connect_timeout: float = 3.05,
-        read_timeout: float = 10.0,
-        session: requests.Session | None = None,
-    ) -> None:
+    def __init__(self, *, base_url: str, api_key: str, **options: Unpack[HttpOptions]) -> None:
         self.base_url = base_url.rstrip("/")
-        self.timeout = (connect_timeout, read_timeout)
-        self.session = session or requests.Session()
+        self.timeout = (options.get("connect_timeout", 3.05), options.get("read_timeout", 10.0))
+        self.session = options.get("session") or requests.Session()
         self.session.auth = (api_key, "")
         self.session.headers.update({"Accept": "application/json", "User-Agent": "tasksync/0.1"})
         self.calls = 0
@@ -96,57 +108,43 @@ class JsonApiClient:
         long waits belong to the queue, which retries with its own backoff. A 401 is sent
         again once with a rotated key, when the key's secret holds a new one.
         """
+        call = _Call(method, path, params, json_body, ok)
         try:
-            return self._request(method, path, params=params, json_body=json_body, ok=ok)
+            return self._request(call)
         except PermanentApiError as exc:
             key = self.key_refresh() if exc.status == 401 and self.key_refresh is not None else None
             if key is None:
                 raise
         self.session.auth = (key, "")
         # A 401 applied nothing, so a write is as safe to send again as a read.
-        return self._request(method, path, params=params, json_body=json_body, ok=ok)
+        return self._request(call)
 
-    def _request(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: dict[str, Any] | None,
-        json_body: Any,
-        ok: tuple[int, ...],
-    ) -> requests.Response:
+    def _request(self, call: _Call) -> requests.Response:
         try:
-            return self._send(method, path, params=params, json_body=json_body, ok=ok)
+            return self._send(call)
         except RateLimited as exc:
             wait = exc.retry_after if exc.retry_after is not None else self.default_rate_limit_wait
-            if method != "GET" or not self.sleep_budget.reserve(wait):
+            if call.method != "GET" or not self.sleep_budget.reserve(wait):
                 raise
         time.sleep(wait)
-        return self._send(method, path, params=params, json_body=json_body, ok=ok)
+        return self._send(call)
 
     def before_send(self, method: str, path: str) -> None:
         """Hook run before every attempt (ChartMogul paces its requests here)."""
 
-    def _send(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: dict[str, Any] | None = None,
-        json_body: Any = None,
-        ok: tuple[int, ...] = (200, 201),
-    ) -> requests.Response:
+    def _send(self, call: _Call) -> requests.Response:
         """Make one call; return the response when its status is in ``ok``, else raise.
 
         Timeouts and connection errors on writes raise OutcomeUnknown (the write may have
         happened); on reads they raise RetryableApiError.
         """
+        method, path = call.method, call.path
         self.before_send(method, path)
         with self._count_lock:
             self.calls += 1
         url = f"{self.base_url}{safe_path(path)}"
         try:
-            response = self.session.request(method, url, params=params, json=json_body, timeout=self.timeout)
+            response = self.session.request(method, url, params=call.params, json=call.json_body, timeout=self.timeout)
         except requests.exceptions.ConnectTimeout:
             # Nothing reached the server: safe to retry even a POST.
             raise RetryableApiError(self.api_name, method, path, None, message="connect timeout") from None
@@ -155,7 +153,7 @@ class JsonApiClient:
             if method in WRITE_METHODS:
                 raise OutcomeUnknown(self.api_name, method, path, None, message=kind) from None
             raise RetryableApiError(self.api_name, method, path, None, message=kind) from None
-        if response.status_code in ok:
+        if response.status_code in call.ok:
             return response
         raise self.classify(method, path, response)
 

@@ -24,12 +24,12 @@ import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, Unpack
 
 import requests
 
 from tasksync.config import ChartMogulApiSettings
-from tasksync.dal._http import JsonApiClient
+from tasksync.dal._http import HttpOptions, JsonApiClient
 from tasksync.dal.pacing import MemorySchedule, Pacer, SharedPacer
 from tasksync.dal.path_ids import uuid_id
 from tasksync.errors import (
@@ -43,7 +43,7 @@ from tasksync.errors import (
     RetryableApiError,
 )
 from tasksync.models._parsing import parse_model
-from tasksync.models.chartmogul import ChartMogulCustomer, ChartMogulTask, TaskFields, TaskPage
+from tasksync.models.chartmogul import ChartMogulCustomer, ChartMogulTask, TaskFields, TaskFilters, TaskPage
 
 MAX_PER_PAGE = 200
 
@@ -57,15 +57,9 @@ class ChartMogulClient(JsonApiClient):
     default_rate_limit_wait = 1.0
 
     def __init__(
-        self,
-        *,
-        base_url: str,
-        api_key: str,
-        connect_timeout: float = 3.05,
-        read_timeout: float = 10.0,
-        pacer: Pacer | None = None,
+        self, *, base_url: str, api_key: str, pacer: Pacer | None = None, **options: Unpack[HttpOptions]
     ) -> None:
-        super().__init__(base_url=base_url, api_key=api_key, connect_timeout=connect_timeout, read_timeout=read_timeout)
+        super().__init__(base_url=base_url, api_key=api_key, **options)
         self.pacer = pacer
 
     @classmethod
@@ -114,25 +108,13 @@ class ChartMogulClient(JsonApiClient):
         path = _task_path(task_uuid)
         return _task(self.json(self.request("GET", path), path))
 
-    def list_tasks(
-        self,
-        *,
-        customer_uuid: str | None = None,
-        assignee: str | None = None,
-        due_date_on_or_after: str | None = None,
-        due_date_on_or_before: str | None = None,
-        completed: bool | None = None,
-        cursor: str | None = None,
-        per_page: int = MAX_PER_PAGE,
-    ) -> TaskPage:
+    def list_tasks(self, *, cursor: str | None = None, **filters: Unpack[TaskFilters]) -> TaskPage:
+        completed = filters.get("completed")
         params: dict[str, Any] = {
-            "customer_uuid": customer_uuid,
-            "assignee": assignee,
-            "due_date_on_or_after": due_date_on_or_after,
-            "due_date_on_or_before": due_date_on_or_before,
+            **filters,
             "completed": None if completed is None else ("true" if completed else "false"),
             "cursor": cursor,
-            "per_page": per_page,
+            "per_page": filters.get("per_page", MAX_PER_PAGE),
         }
         params = {key: value for key, value in params.items() if value is not None}
         data = self.json(self.request("GET", "/tasks", params=params), "/tasks")
@@ -143,8 +125,8 @@ class ChartMogulClient(JsonApiClient):
             has_more=bool(data.get("has_more")),
         )
 
-    def iter_tasks(self, **filters: Any) -> Iterator[ChartMogulTask]:
-        cursor: str | None = filters.pop("cursor", None)
+    def iter_tasks(self, **filters: Unpack[TaskFilters]) -> Iterator[ChartMogulTask]:
+        cursor: str | None = None
         seen: set[str] = set()
         while True:
             page = self.list_tasks(cursor=cursor, **filters)

@@ -11,9 +11,8 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Unpack
 
 import requests
 
@@ -22,9 +21,16 @@ from tasksync.dal._http import JsonApiClient
 from tasksync.dal.path_ids import close_id
 from tasksync.errors import ApiError, InvalidInput, RateLimited
 from tasksync.models._parsing import parse_model
-from tasksync.models.close import CloseEvent, CloseLead, CloseTask, CloseUser, CloseWebhookSubscription
+from tasksync.models.close import (
+    DEFAULT_RATE_LIMIT_WAIT,
+    CloseEvent,
+    CloseLead,
+    CloseTask,
+    CloseUser,
+    CloseWebhookSubscription,
+)
+from tasksync.models.event_log import EventLogQuery, EventPage, LogEntry
 
-DEFAULT_RATE_LIMIT_WAIT = 2.0  # when a 429 carries no usable header (the official client's default)
 EVENT_PAGE_MAX = 50
 TASK_PAGE_MAX = 100
 # One call gives the contacts' emails and every custom field (upstream-apis.md, "Close tasks, leads and users").
@@ -84,28 +90,6 @@ def _list(value: Any, where: str) -> list[Any]:
     return value
 
 
-@dataclass(frozen=True)
-class LogEntry:
-    """One event-log entry as Close sent it, and either its parsed event or why it has none."""
-
-    raw: Any
-    event: CloseEvent | None
-    problem: str | None = None
-
-    @property
-    def entry_id(self) -> str | None:
-        """The entry's `id` when it has a usable one (for reports on invalid entries)."""
-        value = self.raw.get("id") if isinstance(self.raw, dict) else None
-        return value if isinstance(value, str) and value else None
-
-
-@dataclass(frozen=True)
-class EventPage:
-    number: int  # 1 for the first page of a scan
-    entries: list[LogEntry]
-    more: bool  # Close gave a cursor to a next page
-
-
 def _log_entry(item: Any, where: str) -> LogEntry:
     try:
         return LogEntry(item, parse_model(CloseEvent, item, where))
@@ -118,23 +102,6 @@ class CloseClient(JsonApiClient):
 
     api_name = "close"
     default_rate_limit_wait = DEFAULT_RATE_LIMIT_WAIT
-
-    def __init__(
-        self,
-        *,
-        base_url: str,
-        api_key: str,
-        connect_timeout: float = 3.05,
-        read_timeout: float = 10.0,
-        session: requests.Session | None = None,
-    ) -> None:
-        super().__init__(
-            base_url=base_url,
-            api_key=api_key,
-            connect_timeout=connect_timeout,
-            read_timeout=read_timeout,
-            session=session,
-        )
 
     @classmethod
     def from_settings(cls, settings: CloseApiSettings, api_key: str) -> CloseClient:
@@ -216,15 +183,7 @@ class CloseClient(JsonApiClient):
             skip += len(page)
 
     # ----------------------------------------------------------------- event log
-    def event_pages(
-        self,
-        *,
-        object_type: str,
-        action: str,
-        date_updated_gte: datetime,
-        date_updated_lte: datetime | None = None,
-        limit: int = EVENT_PAGE_MAX,
-    ) -> Iterator[EventPage]:
+    def event_pages(self, **query: Unpack[EventLogQuery]) -> Iterator[EventPage]:
         """The event log between two `date_updated` bounds, one page per request, newest first.
 
         Each entry is parsed on its own: a malformed entry comes back as a `LogEntry` with its
@@ -236,13 +195,14 @@ class CloseClient(JsonApiClient):
         # were used in the previous query". We keep date_updated too: it is harmless and
         # bounds the scan should a cursor ever be ignored.
         params: dict[str, Any] = {
-            "object_type": object_type,
-            "action": action,
-            "date_updated__gte": _iso(date_updated_gte),
-            "_limit": min(max(limit, 1), EVENT_PAGE_MAX),
+            "object_type": query["object_type"],
+            "action": query["action"],
+            "date_updated__gte": _iso(query["date_updated_gte"]),
+            "_limit": min(max(query.get("limit", EVENT_PAGE_MAX), 1), EVENT_PAGE_MAX),
         }
-        if date_updated_lte is not None:
-            params["date_updated__lte"] = _iso(date_updated_lte)
+        until = query.get("date_updated_lte")
+        if until is not None:
+            params["date_updated__lte"] = _iso(until)
         seen_cursors: set[str] = set()
         cursor: str | None = None
         number = 0
@@ -306,4 +266,4 @@ if TYPE_CHECKING:
         return client
 
 
-__all__ = ["CloseClient", "EventPage", "LogEntry", "parse_rate_limit_wait"]
+__all__ = ["CloseClient", "parse_rate_limit_wait"]

@@ -10,7 +10,7 @@ task, so one ChartMogul task is never adopted by two Close tasks.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
@@ -18,7 +18,7 @@ from botocore.exceptions import ClientError
 
 from tasksync.errors import ConcurrentUpdate
 from tasksync.models.chartmogul import TaskFields
-from tasksync.models.link import LinkState, TaskLink
+from tasksync.models.link import AppliedMarks, LinkState, TaskLink
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -38,6 +38,25 @@ def _claim_key(cm_task_uuid: str) -> dict[str, Any]:
     return {"pk": {"S": f"cmtask#{cm_task_uuid}"}}
 
 
+# The link's optional plain attributes (text, a flag), stored under their own names only when set.
+_OPTIONAL_PLAIN = (
+    "version",
+    "pending_version",
+    "cm_task_uuid",
+    "customer_uuid",
+    "lead_id",
+    "task_type",
+    "fingerprint",
+    "lease_owner",
+    "intended_customer",
+    "parked_reason",
+    "written_back_complete",
+    "written_back_version",
+    "sync_back_reported",
+    "sync_back_reported_key",
+)
+
+
 def _to_item(link: TaskLink) -> dict[str, Any]:
     plain: dict[str, Any] = {
         "pk": f"task#{link.close_task_id}",
@@ -52,24 +71,11 @@ def _to_item(link: TaskLink) -> dict[str, Any]:
         "chartmogul_written_at": int(link.chartmogul_written_at * 1000),
         "sync_back_checked_at": int(link.sync_back_checked_at * 1000),
     }
-    optional: dict[str, Any] = {
-        "version": link.version,
-        "pending_version": link.pending_version,
-        "cm_task_uuid": link.cm_task_uuid,
-        "customer_uuid": link.customer_uuid,
-        "lead_id": link.lead_id,
-        "task_type": link.task_type,
+    optional: dict[str, Any] = {name: getattr(link, name) for name in _OPTIONAL_PLAIN}
+    optional |= {
         "fields": link.fields.model_dump() if link.fields else None,
-        "fingerprint": link.fingerprint,
-        "lease_owner": link.lease_owner,
         "intended_fields": link.intended_fields.model_dump() if link.intended_fields else None,
-        "intended_customer": link.intended_customer,
-        "parked_reason": link.parked_reason,
         "pending_delete": True if link.pending_delete else None,
-        "written_back_complete": link.written_back_complete,
-        "written_back_version": link.written_back_version,
-        "sync_back_reported": link.sync_back_reported,
-        "sync_back_reported_key": link.sync_back_reported_key,
     }
     plain.update({k: v for k, v in optional.items() if v is not None})
     if link.state is LinkState.DELETED:
@@ -351,15 +357,6 @@ class TaskLinkStore:
 # One BatchGetItem takes at most 100 keys: a 50-event page's tasks plus their completion hints.
 _BATCH_GET_MAX_KEYS = 100
 _BATCH_GET_ATTEMPTS = 3
-
-
-@dataclass
-class AppliedMarks:
-    """What the worker has applied for some tasks: their links, and completion-hint dates."""
-
-    links: dict[str, TaskLink]
-    completions: dict[str, str]  # close task id -> activity_date
-    read_units: float  # as DynamoDB reported them (ReturnConsumedCapacity)
 
 
 __all__ = ["AppliedMarks", "LinkState", "TaskLink", "TaskLinkStore"]

@@ -1,92 +1,25 @@
-"""The SQS FIFO event queue between the receiver (and reconciler) and the worker.
+"""The SQS FIFO event queue between the reconciler (and the receiver) and the worker.
 
-One message per Close event; the message format (body, group and deduplication ids) is
-`tasksync.dal.event_message`'s, here built from a parsed `CloseEvent`.
+One message per Close event, a `QueuedEvent` (tasksync.models.queue); the message format
+(body, group and deduplication ids) is `tasksync.models.queue_message`'s.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from tasksync.dal import event_message
-from tasksync.dal.event_message import MAX_MESSAGE_BYTES
 from tasksync.errors import InvalidInput
-from tasksync.models._parsing import parse_model
-from tasksync.models.close import CloseEvent
+from tasksync.models.queue import EnqueueFailure, EnqueueReport, QueuedEvent, deduplication_id
+from tasksync.models.queue_message import MAX_MESSAGE_BYTES
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
     from mypy_boto3_sqs.type_defs import SendMessageBatchRequestEntryTypeDef
 
 MAX_BATCH_ENTRIES = 10
-
-
-def deduplication_id(event: CloseEvent) -> str:
-    """sha256 hex of `event.id|date_updated` (64 characters; SQS allows 128)."""
-    return event_message.deduplication_id(event.id, event.date_updated)
-
-
-@dataclass(frozen=True)
-class QueuedEvent:
-    """One Close event as it travels through the queue."""
-
-    event: CloseEvent
-    raw_event: Mapping[str, Any]
-    subscription_id: str | None = None
-
-    @classmethod
-    def from_raw(cls, raw_event: Mapping[str, Any], subscription_id: str | None = None) -> QueuedEvent:
-        """Parse a raw Close event (event log entry or webhook `event`). Raises InvalidInput."""
-        return cls(parse_model(CloseEvent, raw_event, "event"), raw_event, subscription_id)
-
-    @classmethod
-    def from_message_body(cls, body: str) -> QueuedEvent:
-        """The worker's side: decode a message body written by `EventQueue`. Raises InvalidInput."""
-        try:
-            decoded = json.loads(body)
-        except (ValueError, RecursionError):
-            raise InvalidInput("message.body", "is not valid JSON") from None
-        if not isinstance(decoded, dict):
-            raise InvalidInput("message.body", "is not a JSON object")
-        subscription_id = decoded.pop("subscription_id", None)
-        return cls.from_raw(decoded, subscription_id if isinstance(subscription_id, str) else None)
-
-    @property
-    def group_id(self) -> str:
-        return event_message.group_id(self.event.close_task_id, self.event.object_id, self.event.id)
-
-    @property
-    def deduplication_id(self) -> str:
-        return deduplication_id(self.event)
-
-    def message_body(self) -> str:
-        return event_message.message_body(self.raw_event, self.subscription_id)
-
-
-@dataclass(frozen=True)
-class EnqueueFailure:
-    event_id: str
-    code: str
-    message: str
-    # True when SQS says the message itself is at fault (retrying it unchanged will not help).
-    sender_fault: bool
-
-
-@dataclass
-class EnqueueReport:
-    """What `enqueue_many` did: (event id, SQS message id) per sent event, and the failures."""
-
-    sent: list[tuple[str, str]] = field(default_factory=list)
-    failures: list[EnqueueFailure] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not self.failures
 
 
 class EventQueue:
@@ -155,3 +88,7 @@ class EventQueue:
             batch_bytes += size
         if batch:
             yield batch
+
+
+# Re-exported for the modules that still import them from here (the worker, the CLI, the benches).
+__all__ = ["MAX_MESSAGE_BYTES", "EnqueueFailure", "EnqueueReport", "EventQueue", "QueuedEvent", "deduplication_id"]

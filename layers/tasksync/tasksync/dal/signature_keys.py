@@ -11,10 +11,10 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from tasksync.dal.aws import aws_client
-from tasksync.errors import TaskSyncError
+from tasksync.errors import SignatureKeyInvalid, SignatureKeysUnavailable
 
 if TYPE_CHECKING:
     from mypy_boto3_secretsmanager import SecretsManagerClient
@@ -37,24 +37,6 @@ _SIGNATURE_KEY = re.compile(r"[0-9a-fA-F]{64}")
 def is_signature_key(text: str) -> bool:
     """Whether ``text`` has the shape of a Close `signature_key` (64 hex characters)."""
     return _SIGNATURE_KEY.fullmatch(text) is not None
-
-
-class SignatureKeysUnavailable(TaskSyncError):
-    """The keys could not be read (Secrets Manager failed, or the secret is not a JSON map)."""
-
-
-class SignatureKeyInvalid(SignatureKeysUnavailable):
-    """A key is not what Close issues (64 hex characters): a configuration error."""
-
-
-class SignatureKeys(Protocol):
-    def key_for(self, subscription_id: str) -> str | None:
-        """The hex signature key of this subscription, or None when it is not ours."""
-        ...
-
-    def all_keys(self) -> list[str]:
-        """Every known key (at most MAX_CANDIDATE_KEYS)."""
-        ...
 
 
 class SingleSignatureKey:

@@ -37,14 +37,12 @@ class AssigneeChoice:
     reason: str | None = None
 
 
+@dataclass(eq=False)
 class AssigneeResolver:
-    def __init__(
-        self, settings: EngineSettings, close: CloseApi, cache: LookupCache, refusals: AssigneeRefusals
-    ) -> None:
-        self.settings = settings
-        self.close = close
-        self.cache = cache
-        self.refusals = refusals
+    settings: EngineSettings
+    close: CloseApi
+    cache: LookupCache
+    refusals: AssigneeRefusals
 
     def choose(self, close_user_id: str | None, *, keep: str | None = None) -> AssigneeChoice:
         """The assignee to try first for a task assigned to ``close_user_id``.

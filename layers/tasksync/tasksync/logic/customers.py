@@ -43,14 +43,12 @@ class LinkedCustomer:
     lead_id: str
 
 
+@dataclass(eq=False)
 class CustomerResolver:
-    def __init__(
-        self, settings: EngineSettings, close: CloseApi, chartmogul: ChartMogulApi, cache: LookupCache
-    ) -> None:
-        self.settings = settings
-        self.close = close
-        self.chartmogul = chartmogul
-        self.cache = cache
+    settings: EngineSettings
+    close: CloseApi
+    chartmogul: ChartMogulApi
+    cache: LookupCache
 
     def resolve(self, lead_id: str | None) -> CustomerMatch:
         if not lead_id:

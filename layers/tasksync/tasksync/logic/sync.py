@@ -15,22 +15,20 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from tasksync.config import EngineSettings
 from tasksync.errors import (
     AssigneeRejected,
-    CustomerUnknown,
     InvalidInput,
     LeaseHeld,
     NotFound,
-    OutcomeUnknown,
     PermanentApiError,
-    RetryableApiError,
 )
 from tasksync.logic.assignees import AssigneeResolver
 from tasksync.logic.completions import CompletionTimes, reopen_confirmed
+from tasksync.logic.creation import DesiredTask, Unassignable, adopt_orphan, post, store_created, take_lease
 from tasksync.logic.customers import CustomerResolver, LinkedCustomer
 from tasksync.logic.orphans import find_orphan
 from tasksync.logic.parking import Parking
@@ -38,49 +36,29 @@ from tasksync.logic.ports import ChartMogulApi, CloseApi, LinkStore
 from tasksync.logic.results import ApplyResult, Outcome
 from tasksync.logic.translate import task_fields
 from tasksync.models._parsing import format_utc
-from tasksync.models.chartmogul import ChartMogulTask, TaskFields
+from tasksync.models.chartmogul import TaskFields
 from tasksync.models.close import CloseEvent, CloseTask
 from tasksync.models.link import LinkState, TaskLink
 
 
-@dataclass(frozen=True)
-class DesiredTask:
-    """What ChartMogul should hold for one Close task version."""
-
-    task: CloseTask
-    customer_uuid: str
-    fields: TaskFields
-    version: str
-
-    def with_fields(self, fields: TaskFields) -> DesiredTask:
-        return replace(self, fields=fields)
-
-
+@dataclass(eq=False, kw_only=True)
 class TaskSync:
-    def __init__(
-        self,
-        *,
-        settings: EngineSettings,
-        close: CloseApi,
-        chartmogul: ChartMogulApi,
-        links: LinkStore,
-        customers: CustomerResolver,
-        assignees: AssigneeResolver,
-        clock: Callable[[], float] = time.time,
-        owner: str | None = None,
-    ) -> None:
-        self.settings = settings
-        self.close = close
-        self.chartmogul = chartmogul
-        self.links = links
-        self.customers = customers
-        self.assignees = assignees
-        self.clock = clock
-        # Identifies this engine's creating leases (one per process is enough).
-        self.owner = owner or uuid.uuid4().hex
-        self.parking = Parking(settings=settings, links=links, chartmogul=chartmogul, clock=clock)
+    settings: EngineSettings
+    close: CloseApi
+    chartmogul: ChartMogulApi
+    links: LinkStore
+    customers: CustomerResolver
+    assignees: AssigneeResolver
+    clock: Callable[[], float] = time.time
+    # Identifies this engine's creating leases (one per process is enough).
+    owner: str = field(default_factory=lambda: uuid.uuid4().hex)
+    parking: Parking = field(init=False)
+    completions: CompletionTimes = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.parking = Parking(settings=self.settings, links=self.links, chartmogul=self.chartmogul, clock=self.clock)
         self.completions = CompletionTimes(
-            links=links, chartmogul=chartmogul, clock=clock, recreate=self._recreate_gone
+            links=self.links, chartmogul=self.chartmogul, clock=self.clock, recreate=self._recreate_gone
         )
 
     # ================================================================== entry point
@@ -278,17 +256,26 @@ class TaskSync:
         ``release`` names the ChartMogul task this one replaces: its claim is dropped with
         the write that takes the new one.
         """
-        lease = self._take_lease(desired, link, release)
+        now = self.clock()
+        until = now + self.settings.create_lease_seconds
+        lease = take_lease(self.links, desired, link, release, owner=self.owner, until=until, now=now)
         if lease.maybe_created:
-            adopted = self._adopt_orphan(lease, release)
+            adopted = adopt_orphan(self.chartmogul, self.links, lease, release)
             if adopted is not None:
                 if adopted.customer_uuid != desired.customer_uuid:
                     return self._recreate(desired, adopted)
                 return self._update(desired, adopted, outcome=outcome)
             lease = self.links.save(lease, lease.intending(fields=desired.fields, customer_uuid=desired.customer_uuid))
         try:
-            created, fields = self._post(desired, lease)
-        except _Unassignable as nobody:
+            created, fields = post(
+                desired,
+                lease,
+                chartmogul=self.chartmogul,
+                links=self.links,
+                assignees=self.assignees,
+                customers=self.customers,
+            )
+        except Unassignable as nobody:
             return self.parking.park(
                 desired.task.id, lease, reason=nobody.reason, task=desired.task, version=desired.version
             )
@@ -296,92 +283,11 @@ class TaskSync:
             return self.parking.park(
                 desired.task.id, lease, reason=_refusal("create", exc), task=desired.task, version=desired.version
             )
-        saved = self._store_created(lease, desired, created, fields, release)
+        saved = store_created(self.links, lease, desired, created, fields, release=release, now=self.clock())
         return ApplyResult(outcome, desired.task.id, saved.cm_task_uuid)
 
-    def _take_lease(self, desired: DesiredTask, link: TaskLink | None, release: str | None) -> TaskLink:
-        """Step 1: the `creating` lease; it keeps `maybe_created` when a POST may have gone through.
-
-        The lease clears the link's ChartMogul task, so the claim on the one it replaces goes
-        with it: if the POST then parks, nothing else would ever drop that claim.
-        """
-        now = self.clock()
-        task = desired.task
-        base = link or TaskLink.unseen(task.id)
-        leased = base.leased(
-            owner=self.owner,
-            until=now + self.settings.create_lease_seconds,
-            customer_uuid=desired.customer_uuid,
-            lead_id=task.lead_id,
-            task_type=task.type,
-            version=desired.version,
-            fields=desired.fields,
-            now=now,
-        )
-        if release is not None:
-            return self.links.save_with_claim(link, leased, release=release)
-        return self.links.save(link, leased)
-
-    def _adopt_orphan(self, lease: TaskLink, release: str | None) -> TaskLink | None:
-        """Step 2: take over the task an earlier attempt created, if it can be found."""
-        orphan = find_orphan(self.chartmogul, self.links, lease)
-        if orphan is None or lease.intended_fields is None:
-            return None
-        return self.links.save_with_claim(lease, lease.adopted(orphan.task_uuid), release=release)
-
-    def _post(self, desired: DesiredTask, lease: TaskLink) -> tuple[ChartMogulTask, TaskFields]:
-        """Step 3: POST the task (with DEFAULT_ASSIGNEE if ChartMogul refuses ours).
-
-        A retryable failure gives the lease back (remembering whether the POST may have gone
-        through) and propagates for SQS to retry. A permanent refusal propagates for the caller
-        to park; a refused customer is first dropped from the lookup cache.
-        """
-        fields = desired.fields
-        try:
-            try:
-                created = self.chartmogul.create_task(customer_uuid=desired.customer_uuid, fields=fields)
-            except AssigneeRejected as exc:
-                # Remembered, so this user's next task goes straight to the fallback.
-                instead = self.assignees.refused(fields.assignee, f"HTTP {exc.status}")
-                if instead.email is None:
-                    raise _Unassignable(instead.reason or f"ChartMogul refused {fields.assignee}") from exc
-                fields = fields.with_assignee(instead.email)
-                created = self.chartmogul.create_task(customer_uuid=desired.customer_uuid, fields=fields)
-        except OutcomeUnknown:
-            self.links.save(lease, lease.released(maybe_created=True))
-            raise
-        except RetryableApiError:
-            self.links.save(lease, lease.released(maybe_created=False))
-            raise
-        except (CustomerUnknown, NotFound):
-            # A 422 naming the customer, or a 404 for the POST (ChartMogul has no other object
-            # in it to miss): the cached customer was deleted or merged away. Look again next time.
-            if desired.task.lead_id:
-                self.customers.forget(desired.task.lead_id)
-            raise
-        return created, fields
-
-    def _store_created(
-        self, lease: TaskLink, desired: DesiredTask, created: ChartMogulTask, fields: TaskFields, release: str | None
-    ) -> TaskLink:
-        """Step 4: the link and the claim on the new task, in one transaction."""
-        active = self._activated(lease, created.task_uuid, desired, fields)
-        return self.links.save_with_claim(lease, active, release=release)
-
     def _save_active(self, link: TaskLink, task_uuid: str, desired: DesiredTask, fields: TaskFields) -> TaskLink:
-        return self.links.save(link, self._activated(link, task_uuid, desired, fields))
-
-    def _activated(self, link: TaskLink, task_uuid: str, desired: DesiredTask, fields: TaskFields) -> TaskLink:
-        """``link`` made ACTIVE on ``task_uuid``, holding ``fields`` for the desired version."""
-        return link.activated(
-            task_uuid=task_uuid,
-            customer_uuid=desired.customer_uuid,
-            lead_id=desired.task.lead_id,
-            task_type=desired.task.type,
-            fields=fields,
-            version=desired.version,
-            now=self.clock(),
-        )
+        return self.links.save(link, desired.activate(link, task_uuid, fields, self.clock()))
 
     @staticmethod
     def _check_lease(link: TaskLink | None, now: float) -> None:
@@ -412,14 +318,6 @@ class TaskSync:
                 return self.parking.park_delete(link, reason=_refusal("delete", exc))
         self.links.save_with_claim(link, link.tombstoned(now), release=link.cm_task_uuid)
         return ApplyResult(Outcome.DELETED if target else Outcome.TOMBSTONED, task_id, target)
-
-
-class _Unassignable(Exception):
-    """ChartMogul refused the assignee of a new task and nobody else can be named."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 def _refusal(action: str, exc: PermanentApiError) -> str:

@@ -25,11 +25,10 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Protocol
 
 from tasksync.errors import ApiError, ConcurrentUpdate, NotFound, PermanentApiError
 from tasksync.logic.completions import reopen_confirmed
-from tasksync.logic.ports import ChartMogulApi
+from tasksync.logic.ports import ChartMogulApi, CloseTaskWriter, SyncBackLedger, SyncBackLinks, TimeLeft
 from tasksync.logic.syncback_report import SyncBackReport, WriteBack
 from tasksync.logic.translate import utc_timestamp
 from tasksync.models._parsing import format_utc
@@ -42,47 +41,6 @@ LIST_PAGE_SIZE = 200
 # Candidates confirmed per pass at most (2 GETs and at most one write each); the rest wait for
 # the next pass, so that one pass stays well inside the reconciler's time and rate budget.
 MAX_CANDIDATES_PER_PASS = 200
-
-
-class CloseTaskWriter(Protocol):
-    """What the sync-back needs from Close: read a task, complete or reopen it."""
-
-    calls: int
-
-    def get_task(self, task_id: str) -> CloseTask: ...
-
-    def set_task_complete(self, task_id: str, is_complete: bool) -> CloseTask:
-        """`PUT /task/{id}/ {"is_complete": ...}`; the answer carries the new `date_updated`."""
-        ...
-
-
-class SyncBackLinks(Protocol):
-    """The link store as the sync-back uses it."""
-
-    def active_links(self) -> Iterator[TaskLink]:
-        """Every ACTIVE link (one that mirrors a ChartMogul task)."""
-        ...
-
-    def get(self, close_task_id: str) -> TaskLink | None: ...
-
-    def save(self, previous: TaskLink | None, link: TaskLink) -> TaskLink: ...
-
-
-class TimeLeft(Protocol):
-    """The reconciler's budget, as the sync-back checks it between pages and candidates."""
-
-    @property
-    def spent(self) -> bool: ...
-
-
-class SyncBackLedger(Protocol):
-    """Where the passes are counted and the last one's report is kept (for `tasksync status`)."""
-
-    def count_pass(self) -> int:
-        """Count one reconciler pass; return the count so far."""
-        ...
-
-    def record(self, report: SyncBackReport) -> None: ...
 
 
 class Action(StrEnum):
@@ -148,23 +106,14 @@ def candidates(links: Iterable[TaskLink], open_in_chartmogul: set[str]) -> Itera
             yield link
 
 
+@dataclass(eq=False, kw_only=True)
 class SyncBack:
-    def __init__(
-        self,
-        *,
-        close: CloseTaskWriter,
-        chartmogul: ChartMogulApi,
-        links: SyncBackLinks,
-        ledger: SyncBackLedger,
-        every_passes: int = 1,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self.close = close
-        self.chartmogul = chartmogul
-        self.links = links
-        self.ledger = ledger
-        self.every_passes = every_passes
-        self.clock = clock
+    close: CloseTaskWriter
+    chartmogul: ChartMogulApi
+    links: SyncBackLinks
+    ledger: SyncBackLedger
+    every_passes: int = 1
+    clock: Callable[[], float] = time.time
 
     def maybe_run(self, budget: TimeLeft | None = None) -> SyncBackReport | None:
         """Called on every reconciler pass: runs on every ``every_passes``-th one."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -41,6 +41,18 @@ class TaskPage:
     entries: list[ChartMogulTask]
     cursor: str | None
     has_more: bool
+
+
+class TaskFilters(TypedDict, total=False):
+    """The filters of `GET /tasks` (each one left out when not given), declared once for the
+    port, the client and the fakes."""
+
+    customer_uuid: str
+    assignee: str
+    due_date_on_or_after: str
+    due_date_on_or_before: str
+    completed: bool
+    per_page: int  # at most 200
 
 
 class TaskFields(BaseModel):

@@ -21,6 +21,9 @@ from tasksync.models.envelope import (
     is_task_event,
 )
 
+# The wait assumed for a Close 429 that carries no usable header (the official client's default).
+DEFAULT_RATE_LIMIT_WAIT = 2.0
+
 
 class _CloseModel(BaseModel):
     model_config = ConfigDict(extra="ignore", populate_by_name=True, frozen=True)

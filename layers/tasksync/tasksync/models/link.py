@@ -352,3 +352,12 @@ class TaskLink:
         if self.state is not LinkState.PARKED or self.retry_at is None:
             return self
         return replace(self, retry_at=now + grace)
+
+
+@dataclass
+class AppliedMarks:
+    """What the worker has applied for some tasks: their links, and completion-hint dates."""
+
+    links: dict[str, TaskLink]
+    completions: dict[str, str]  # close task id -> activity_date
+    read_units: float  # as DynamoDB reported them (ReturnConsumedCapacity)
