@@ -147,6 +147,20 @@ class AwsResources:
             raise LocalStackError(str(exc)) from None
         _require((STATE_TABLE, self.tables), (IDEMPOTENCY_TABLE, self.tables))
 
+    def event_queue_backlog(self) -> list[str]:
+        """The event queue's non-zero counts ("ApproximateNumberOfMessages=3", ...): empty when it is drained."""
+        if self.sqs is None:
+            raise LocalStackError("the local stack is not running")
+        attributes = self.sqs.get_queue_attributes(
+            QueueUrl=self.queues[EVENT_QUEUE],
+            AttributeNames=[
+                "ApproximateNumberOfMessages",
+                "ApproximateNumberOfMessagesNotVisible",
+                "ApproximateNumberOfMessagesDelayed",
+            ],
+        )["Attributes"]
+        return [f"{name}={value}" for name, value in attributes.items() if value != "0"]
+
     def wiring(self) -> dict[str, str]:
         """Where the app finds these resources: fake credentials, endpoints, names, URLs and ARNs."""
         return {

@@ -311,20 +311,12 @@ class LocalStack:
             time.sleep(IDLE_POLL_SECONDS)  # polling a real condition (queue depth), with a deadline
 
     def _busy_parts(self) -> list[str]:
-        if not self._running or self._aws.sqs is None:
+        if not self._running:
             raise LocalStackError("the local stack is not running")
         busy = self._busy_components()
         if busy:
             return busy
-        attributes = self._aws.sqs.get_queue_attributes(
-            QueueUrl=self.event_queue_url,
-            AttributeNames=[
-                "ApproximateNumberOfMessages",
-                "ApproximateNumberOfMessagesNotVisible",
-                "ApproximateNumberOfMessagesDelayed",
-            ],
-        )["Attributes"]
-        busy = [f"{name}={value}" for name, value in attributes.items() if value != "0"]
+        busy = self._aws.event_queue_backlog()
         # Looked at again: a batch may have been received between the two looks.
         return busy or self._busy_components()
 
