@@ -42,7 +42,10 @@ _AWS_CLIENT_CONFIG = Config(connect_timeout=2, read_timeout=10, retries={"mode":
 
 
 class LocalStackError(RuntimeError):
-    """The local stack cannot start (port taken, another stack running, template missing...)."""
+    """The local stack cannot start (port taken, another stack running, template missing...).
+
+    Defined here, the first part of the start-up that can refuse; callers import it from the stack.
+    """
 
 
 def _require(*wanted: tuple[str, Mapping[str, str]]) -> None:
