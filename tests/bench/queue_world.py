@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 
-from tasksync.dal.queue import EventQueue, QueuedEvent
+from tasksync.dal.queue import EventQueue
+from tasksync.models.queue import QueuedEvent
 from tasksync_dev.local.template import create_queues
 from tests.bench.moto_fifo import FifoGroupingMotoServer
 from tests.bench.world import Backends

@@ -10,20 +10,15 @@ from typing import Any
 import pytest
 
 from tasksync.dal.chartmogul_api import ChartMogulClient
-from tasksync.dal.queue import EventQueue, QueuedEvent
+from tasksync.dal.queue import EventQueue
+from tasksync.models.queue import QueuedEvent
 from tasksync_dev.sandbox._server import FaultPlan
 from tasksync_dev.sandbox.chartmogul import ChartMogulSimulator
+from tests.integration.handler_harness import F1_LEAD, F1_USER, Stack, stack
 from tests.integration.test_coalescing import mirrored
-from tests.integration.test_handlers import F1_LEAD, F1_USER, Stack
-from tests.integration.test_handlers import stack as _stack  # noqa: F401 - pytest registers it as `_stack`
 from tests.support.handlers import load_handler
 
-
-@pytest.fixture
-def stack(request: pytest.FixtureRequest) -> Stack:
-    """The handler tests' stack: DynamoDB Local, moto's SQS and secrets, both simulators."""
-    found: Stack = request.getfixturevalue("_stack")
-    return found
+__all__ = ["stack"]  # the fixture
 
 
 def _enqueue(stack: Stack, events: list[dict[str, Any]]) -> None:

@@ -27,9 +27,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from tasksync.dal.queue import QueuedEvent
 from tasksync.errors import InvalidInput
 from tasksync.models.close import SNAPSHOT_ACTION
+from tasksync.models.queue import QueuedEvent
 
 # Every task event but a delete carries (or fetches) the whole task: the newest one is enough.
 _FOLDABLE = frozenset({"created", "updated", "completed", SNAPSHOT_ACTION})

@@ -33,10 +33,10 @@ from aws_lambda_powertools.utilities.idempotency.serialization.custom_dict impor
 
 from tasksync.coalescing import BatchPlan, ParsedRecord, Run
 from tasksync.config import WorkerSettings
-from tasksync.dal.queue import QueuedEvent
 from tasksync.errors import ConcurrentUpdate, InvalidInput, LeaseHeld, RetryableApiError, Settling
 from tasksync.logic.results import ApplyResult, Outcome
 from tasksync.logic.sync import TaskSync
+from tasksync.models.queue import QueuedEvent
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
