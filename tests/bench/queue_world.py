@@ -138,7 +138,7 @@ def queue_world(sqs_endpoint: str, dynamodb_endpoint: str, parts: Backends, worl
         "PARALLEL_TASKS": str(PARALLEL_TASKS),
         "SETTLE_SECONDS": str(SETTLE_SECONDS),
         "POWERTOOLS_SERVICE_NAME": "worker",
-        "POWERTOOLS_LOG_LEVEL": "WARNING",
+        "POWERTOOLS_LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
         "POWERTOOLS_METRICS_DISABLED": "true",
         "POWERTOOLS_METRICS_NAMESPACE": "TaskSyncBench",
     }

@@ -261,13 +261,16 @@ class Worker:
                 QueueUrl=self.settings.queue_url, ReceiptHandle=record.receipt_handle, VisibilityTimeout=seconds
             )
             return
-        self.sqs.change_message_visibility_batch(
+        answer = self.sqs.change_message_visibility_batch(
             QueueUrl=self.settings.queue_url,
             Entries=[
                 {"Id": str(n), "ReceiptHandle": handle, "VisibilityTimeout": seconds}
                 for n, handle in enumerate(handles[:10])
             ],
         )
+        for failed in answer.get("Failed") or []:
+            # Only late, not lost: the record comes back after the queue's visibility timeout.
+            self.sink.retrying(record.message_id, RuntimeError(f"visibility not changed: {failed}"), seconds)
 
     def _dead_letter(self, record: SyncRecord, reason: str) -> None:
         """Move a message the worker can never process to the DLQ, with the reason attached."""
