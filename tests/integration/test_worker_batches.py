@@ -111,3 +111,36 @@ def test_edits_soon_after_a_write_settle_into_one_call(stack: Stack) -> None:
     assert stack.run_worker(worker, both)["batchItemFailures"] == []
     assert [c.method for c in stack.chartmogul.calls] == ["PATCH"]
     assert [t["task_details"] for t in stack.chartmogul.live_tasks()] == ["Call back about the renewal"]
+
+
+def test_a_change_back_from_its_wait_goes_out_as_close_has_it_now(stack: Stack) -> None:
+    """The held edit comes back alone (its task's next edit is left for another batch): it
+    writes the task as Close has it now, and the next edit then costs no ChartMogul call."""
+    first = len(stack.close.events)
+    task = stack.close.create_task(lead_id=F1_LEAD, text="Call", assigned_to=F1_USER, date="2025-03-01")
+    _enqueue(stack, stack.close.events[first:])
+    worker = load_handler("worker")
+    assert stack.run_worker(worker, stack.receive())["batchItemFailures"] == []
+    mark = len(stack.close.events)
+    stack.close.update_task(task["id"], text="Call back")
+    _enqueue(stack, stack.close.events[mark:])
+    held = stack.receive()
+    assert len(stack.run_worker(worker, held)["batchItemFailures"]) == 1  # settling
+    mark = len(stack.close.events)
+    stack.close.update_task(task["id"], text="Call back about the renewal")
+    _enqueue(stack, stack.close.events[mark:])
+    stack.chartmogul.calls.clear()
+    stack.sqs.change_message_visibility(
+        QueueUrl=stack.queue_url, ReceiptHandle=held[0]["ReceiptHandle"], VisibilityTimeout=0
+    )
+    back = stack.receive()
+    assert [m["Attributes"]["ApproximateReceiveCount"] for m in back] == ["2", "1"]
+    assert stack.run_worker(worker, back[:1])["batchItemFailures"] == []  # the batch ends after it
+    assert [t["task_details"] for t in stack.chartmogul.live_tasks()] == ["Call back about the renewal"]
+    stack.sqs.change_message_visibility(
+        QueueUrl=stack.queue_url, ReceiptHandle=back[1]["ReceiptHandle"], VisibilityTimeout=0
+    )
+    tail = stack.receive()
+    assert len(tail) == 1
+    assert stack.run_worker(worker, tail)["batchItemFailures"] == []
+    assert [c.method for c in stack.chartmogul.calls] == ["PATCH"]

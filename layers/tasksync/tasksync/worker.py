@@ -137,6 +137,7 @@ class Worker:
         self.sink = sink
         self.rng = rng
         self._in_progress_seconds = 0.0  # until an invocation registers its context
+        self._settling = settings.settle_seconds > 0
         # One persistence layer per config (Powertools pitfall: configure() runs once).
         self.idempotency_config = IdempotencyConfig(
             event_key_jmespath=IDEMPOTENCY_EVENT_KEY,
@@ -150,7 +151,8 @@ class Worker:
 
         def apply_once(event: dict[str, Any], queued: QueuedEvent, settle: bool = False) -> ApplyResult:
             # ``event`` (the raw message) only keys the record; the engine gets the parsed model.
-            return self.engine.apply(queued.event, settle=settle)
+            # A message back from its settle wait applies the task as Close has it now.
+            return self.engine.apply(queued.event, settle=settle, current=not settle and self._settling)
 
         def fold_once(event: dict[str, Any], into: ApplyResult) -> ApplyResult:
             return into

@@ -63,16 +63,19 @@ class TaskSync:
         )
 
     # ================================================================== entry point
-    def apply(self, event: CloseEvent, *, settle: bool = False) -> ApplyResult:
+    def apply(self, event: CloseEvent, *, settle: bool = False, current: bool = False) -> ApplyResult:
         """Apply one event; report what was done and how many calls each API took.
 
         ``settle``: a change to a task written to ChartMogul less than SETTLE_SECONDS ago raises
         Settling instead of writing (the queue brings the event back then, with the task's
         later edits behind it). The worker asks for it on a message's first delivery only.
+        ``current``: apply the task as Close has it now rather than as the event carries it (the
+        worker asks for it on a later delivery: what waited goes out newest, and the task's
+        events still queued behind it are then stale and cost no ChartMogul call).
         """
         chartmogul_before, close_before = self.chartmogul.calls, self.close.calls
         try:
-            result = self._apply(event, settle)
+            result = self._apply(event, settle, current)
         except (PermanentApiError, InvalidInput) as exc:
             # A permanent failure anywhere (Close says the lead is gone, an API key is refused,
             # an answer we cannot parse): park the task with the reason rather than retrying the
@@ -89,7 +92,7 @@ class TaskSync:
             close_calls=self.close.calls - close_before,
         )
 
-    def _apply(self, event: CloseEvent, settle: bool) -> ApplyResult:
+    def _apply(self, event: CloseEvent, settle: bool, current: bool) -> ApplyResult:
         if event.is_completion_activity:
             return self.completions.apply(event)
         task_id = event.close_task_id
@@ -110,17 +113,12 @@ class TaskSync:
         if link is not None and link.state is LinkState.DELETED:
             return ApplyResult(Outcome.SKIPPED_STALE, task_id, reason="the task was deleted (tombstone)")
         try:
-            task = event.task()
-            event_time = event.date_updated
-            if task is None:
-                # Event-log entries over an hour old carry no data for non-admin keys.
-                try:
-                    task = self.close.get_task(task_id)
-                except NotFound:
-                    return self._delete(task_id, link)
-                event_time = task.date_updated
+            read = self._read_task(event, task_id, current)
         except InvalidInput as exc:
             return self.parking.park(task_id, link, reason=f"invalid Close task data: {exc}", task_type=event.task_type)
+        if read is None:
+            return self._delete(task_id, link)
+        task, event_time = read
         version = format_utc(task.date_updated)
         if link is not None and link.makes_stale(version):
             return ApplyResult(
@@ -132,6 +130,23 @@ class TaskSync:
         if task.type not in self.settings.task_types:
             return self.parking.ignored(task_id, link, f"task type {task.type!r} is not in TASK_TYPES")
         return self._upsert(task, link, version, event_time, settle=settle)
+
+    def _read_task(self, event: CloseEvent, task_id: str, current: bool) -> tuple[CloseTask, datetime] | None:
+        """The task version to apply and its time; None when Close says the task is gone."""
+        carried = event.task()
+        if carried is not None and not current:
+            return carried, event.date_updated
+        # Event-log entries over an hour old carry no data for non-admin keys; ``current``
+        # asks for the task as Close has it now.
+        try:
+            task = self.close.get_task(task_id)
+        except NotFound:
+            if carried is None:
+                return None
+            # Asked for the current task only: the event's own version still applies, and the
+            # task's deleted event, if it is gone, follows it.
+            return carried, event.date_updated
+        return task, task.date_updated
 
     # ================================================================== create / update
     def _upsert(
