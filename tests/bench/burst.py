@@ -43,6 +43,7 @@ def run(sqs_endpoint: str, endpoint: str, *, tasks: int) -> BenchResult:
                 queue.enqueue(close.events[logged:])
                 wait_until(lambda: len(chartmogul.tasks) >= tasks and queue.depth() == 0, timeout=60 + tasks / 5)
                 chartmogul.calls.clear()
+                close.calls.clear()
                 logged = len(close.events)
                 started = time.perf_counter()
                 for round_ in range(ROUNDS):
@@ -59,6 +60,7 @@ def run(sqs_endpoint: str, endpoint: str, *, tasks: int) -> BenchResult:
             finally:
                 stats = fleet.stop()
             calls = list(chartmogul.calls)
+            close_reads = sum(1 for call in close.calls if call.method == "GET")
             wrong = _not_mirrored(world, ids)
     per_event = len(calls) / max(1, events)
     result = BenchResult()
@@ -78,7 +80,8 @@ def run(sqs_endpoint: str, endpoint: str, *, tasks: int) -> BenchResult:
         f" each round's {tasks} events enqueued at once, {PROCESSES} worker processes draining the queue"
         f" (PARALLEL_TASKS {PARALLEL_TASKS}, SETTLE_SECONDS {SETTLE_SECONDS})."
         f" {events} Close events took {len(calls)} ChartMogul calls ({per_event:.2f} per event,"
-        f" {limited} answered 429); the last task reached its final state {done - started:.1f} s after the"
+        f" {limited} answered 429) and {close_reads} Close reads (a change back from its settle wait reads the"
+        f" task as Close has it now); the last task reached its final state {done - started:.1f} s after the"
         f" first edit; {wrong} tasks differ from Close. Worker batches: {sum(s.get('batches', 0) for s in stats)}"
         f" for {sum(s.get('records', 0) for s in stats)} records."
     )
