@@ -78,21 +78,32 @@ class Case:
         return [(OPERATIONS[step % len(OPERATIONS)], step // len(OPERATIONS)) for step in self.steps]
 
 
+# Built once: a strategy made inside the composite is looked up again on every draw.
+BOOLEANS = st.booleans()
+TASK_COUNTS = st.integers(min_value=1, max_value=4)
+STEPS = {count: st.lists(st.integers(0, len(OPERATIONS) * count - 1), max_size=12) for count in range(1, 5)}
+ERROR_RATES = st.sampled_from([0.0, 0.2, 0.4])
+LOST_RATES = st.sampled_from([0.0, 0.2])
+FAULT_SEEDS = st.integers(0, 2**16)
+DUPLICATES = st.integers(0, MOST_EVENTS)
+DELIVERY_SEEDS = st.integers(0, 2**32)
+
+
 @st.composite
 def cases(draw: st.DrawFn) -> Case:
-    reopen_via_null = draw(st.booleans())
-    task_count = draw(st.integers(min_value=1, max_value=4))
+    reopen_via_null = draw(BOOLEANS)
+    task_count = draw(TASK_COUNTS)
     return Case(
         reopen_via_null=reopen_via_null,
         task_count=task_count,
-        steps=draw(st.lists(st.integers(0, len(OPERATIONS) * task_count - 1), max_size=12)),
-        error_rate=draw(st.sampled_from([0.0, 0.2, 0.4])),
-        lost_rate=draw(st.sampled_from([0.0, 0.2])),
-        fault_seed=draw(st.integers(0, 2**16)),
-        duplicates=draw(st.integers(0, MOST_EVENTS)),
-        delivery_seed=draw(st.integers(0, 2**32)),
-        customer_appears=draw(st.booleans()),
-        customers_merged=draw(st.booleans()),
+        steps=draw(STEPS[task_count]),
+        error_rate=draw(ERROR_RATES),
+        lost_rate=draw(LOST_RATES),
+        fault_seed=draw(FAULT_SEEDS),
+        duplicates=draw(DUPLICATES),
+        delivery_seed=draw(DELIVERY_SEEDS),
+        customer_appears=draw(BOOLEANS),
+        customers_merged=draw(BOOLEANS),
     )
 
 
