@@ -25,7 +25,8 @@ import requests
 
 from tasksync_dev.local.sample import signed_delivery
 from tasksync_dev.local.stack import LocalStack
-from tests.e2e.test_local_stack import poll, sandbox_environment, sims
+from tests.e2e.sandbox_stack import sandbox_environment, sims
+from tests.support.local_runner import poll
 
 FULL = os.environ.get("TASKSYNC_CHAOS", "").strip().lower() == "full"
 WEBHOOKS = 1000 if FULL else 200

@@ -23,7 +23,7 @@ import pytest
 from tasksync.dal.aws import aws_client
 from tasksync.dal.checkpoints import RunLock, RunRecord
 from tasksync_dev.local.stack import LocalStack
-from tests.e2e.test_local_stack import deliver, mirrored, sandbox_environment, sims
+from tests.e2e.sandbox_stack import deliver, mirrored, sandbox_environment, sims
 from tests.support.local_runner import START_DEADLINE_SECONDS, poll
 
 INTERVAL_SECONDS = 3

@@ -31,12 +31,12 @@ import requests
 from tasksync_dev.cli.stack import TargetChoice, open_stack
 from tasksync_dev.cli.status import collect
 from tasksync_dev.local.child_process import stop_orphans
-from tasksync_dev.local.stack import SANDBOX_ASSIGNEE_MAP, SANDBOX_DEFAULT_ASSIGNEE
+from tasksync_dev.local.simulators import SANDBOX_ASSIGNEE_MAP, SANDBOX_DEFAULT_ASSIGNEE
 from tasksync_dev.local.state import read_state
 from tasksync_dev.sandbox.chartmogul import ChartMogulSimulator
 from tasksync_dev.sandbox.close import BASE_PATH as CLOSE_BASE_PATH
 from tasksync_dev.sandbox.close import CloseSimulator
-from tests.e2e.test_local_stack import _clean_environment
+from tests.e2e.sandbox_stack import clean_environment
 from tests.support.local_runner import Runner, poll
 from tests.support.template import REPO_ROOT
 
@@ -48,7 +48,7 @@ def _environment(
     local_dir: Path, close: CloseSimulator, chartmogul: ChartMogulSimulator, ds_uuid: str
 ) -> dict[str, str]:
     return {
-        **_clean_environment(local_dir),
+        **clean_environment(local_dir),
         "CLOSE_API_KEY": close.api_key,
         "CLOSE_API_URL": f"{close.url}{CLOSE_BASE_PATH}",
         "CHARTMOGUL_API_KEY": chartmogul.api_key,
@@ -199,7 +199,7 @@ def _sandbox_tasks(local_dir: Path) -> list[dict[str, Any]]:
 def test_the_banners_commands_work_as_printed_and_the_sandbox_resumes_after_a_restart(
     tmp_path: Path, runners: list[Runner]
 ) -> None:
-    environment = {**_clean_environment(tmp_path), "RECONCILE_INTERVAL_SECONDS": "1"}
+    environment = {**clean_environment(tmp_path), "RECONCILE_INTERVAL_SECONDS": "1"}
     runner = Runner(environment)
     runners.append(runner)
     runner.wait_ready()

@@ -16,15 +16,8 @@ from typing import Any
 import pytest
 
 from tasksync_dev.local.stack import LocalStack
-from tests.e2e.test_local_stack import (
-    create_close_task,
-    deliver,
-    logged_event,
-    mirrored,
-    poll,
-    sandbox_environment,
-    sims,
-)
+from tests.e2e.sandbox_stack import create_close_task, deliver, logged_event, mirrored, sandbox_environment, sims
+from tests.support.local_runner import poll
 
 PASSES_AFTER = 5
 

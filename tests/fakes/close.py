@@ -18,9 +18,12 @@ from typing import Any
 
 from tasksync.errors import NotFound
 from tasksync.models.close import CloseLead, CloseTask, CloseUser, CloseWebhookSubscription
+from tasksync_dev.sandbox.rep_actions import RepActions
 
 
-class FakeClose:
+class FakeClose(RepActions):
+    """The port in memory; complete, reopen, reassign and move come from RepActions, as in the simulator."""
+
     def __init__(self) -> None:
         self.calls = 0
         self.users: dict[str, dict[str, Any]] = {}
@@ -105,18 +108,6 @@ class FakeClose:
                 del self._activities[activity["id"]]
                 self._log_activity(activity, "deleted")
         return dict(task)
-
-    def complete_task(self, task_id: str) -> dict[str, Any]:
-        return self.update_task(task_id, is_complete=True)
-
-    def reopen_task(self, task_id: str) -> dict[str, Any]:
-        return self.update_task(task_id, is_complete=False)
-
-    def reassign_task(self, task_id: str, user_id: str | None) -> dict[str, Any]:
-        return self.update_task(task_id, assigned_to=user_id)
-
-    def move_task(self, task_id: str, lead_id: str) -> dict[str, Any]:
-        return self.update_task(task_id, lead_id=lead_id)
 
     def delete_task(self, task_id: str) -> None:
         task = self.tasks.pop(task_id)

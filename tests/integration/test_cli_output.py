@@ -15,13 +15,10 @@ from pathlib import Path
 from tasksync.dal.links import LinkState, TaskLink
 from tasksync.models.chartmogul import TaskFields
 from tasksync_dev.local.sample import curl_command
-from tests.integration import test_cli
-from tests.integration.test_cli import Cli, LocalStack
+from tests.integration.cli_harness import Cli, LocalStack, cli, stack
 from tests.support.template import REPO_ROOT
 
-# The CLI tests' fixtures: a local stack state file over DynamoDB Local, moto and the Close simulator.
-stack = test_cli.stack
-cli = test_cli.cli
+__all__ = ["cli", "stack"]  # the fixtures: a local stack state file over DynamoDB Local, moto and the Close simulator
 
 
 def _fields(title: str) -> TaskFields:

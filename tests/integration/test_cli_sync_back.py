@@ -6,7 +6,7 @@ import json
 
 from tasksync.dal.syncback_ledger import SyncBackLedger
 from tasksync.logic.syncback_report import SyncBackReport
-from tests.integration.test_cli import Cli, LocalStack, cli, stack
+from tests.integration.cli_harness import Cli, LocalStack, cli, stack
 
 __all__ = ["cli", "stack"]  # the fixtures, shared with the CLI's own tests
 

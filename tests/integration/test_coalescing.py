@@ -12,8 +12,8 @@ import pytest
 from tasksync.dal.links import LinkState, TaskLink
 from tasksync.models.queue import QueuedEvent
 from tasksync_dev.local.sqs_source import sqs_lambda_event
-from tests.integration.test_handlers import F1_LEAD, F1_USER, Stack
-from tests.integration.test_handlers import stack as _stack  # noqa: F401 - pytest registers it as `_stack`
+from tests.integration.handler_harness import F1_LEAD, F1_USER, Stack
+from tests.integration.handler_harness import stack as _stack  # noqa: F401 - pytest registers it as `_stack`
 from tests.support.handlers import lambda_context, load_handler
 
 _ids = itertools.count()

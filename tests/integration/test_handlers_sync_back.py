@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tasksync_dev.local.lambda_runtime import LocalLambdaContext
-from tests.integration.test_handlers import F1_LEAD, F1_USER, Stack, stack
+from tests.integration.handler_harness import F1_LEAD, F1_USER, Stack, stack
 from tests.support.handlers import lambda_context, load_event, load_handler
 
 __all__ = ["stack"]  # the fixture, shared with the handlers' own tests

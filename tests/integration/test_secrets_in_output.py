@@ -2,7 +2,7 @@
 exceptions, and the EMF metric blobs (metrics are on here, as in Lambda).
 
 The handlers run against moto server, DynamoDB Local and the simulators (the `stack` fixture of
-test_handlers), through success, ChartMogul failures and retries, and a reconcile pass.
+handler_harness), through success, ChartMogul failures and retries, and a reconcile pass.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import json
 import pytest
 
 from tasksync_dev.sandbox._server import FaultPlan
-from tests.integration.test_handlers import (
+from tests.integration.handler_harness import (
     SANDBOX_SIGNATURE_KEY,
     Stack,
     stack,  # noqa: F401 - the fixture, shared with the handler tests

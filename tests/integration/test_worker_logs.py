@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from tests.integration import test_handlers
-from tests.integration.test_handlers import Stack
+from tests.integration import handler_harness
+from tests.integration.handler_harness import Stack
 from tests.support.handlers import FakeLambdaContext, load_event, load_handler
 
-stack = test_handlers.stack  # the handler tests' fixture: DynamoDB Local, moto and the simulators
+stack = handler_harness.stack  # the handler tests' fixture: DynamoDB Local, moto and the simulators
 
 
 def _records(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:

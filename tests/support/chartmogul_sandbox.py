@@ -9,6 +9,7 @@ import pytest
 
 from tasksync.dal.chartmogul_api import ChartMogulClient
 from tasksync.dal.pacing import MemorySchedule, SharedPacer
+from tasksync.models.chartmogul import TaskFields
 from tasksync_dev.sandbox.chartmogul import ChartMogulSimulator
 
 ChartMogulSimFactory = Callable[..., ChartMogulSimulator]
@@ -66,3 +67,26 @@ def chartmogul_client(
 ) -> ChartMogulClient:
     """A client paced like production (36 requests/s), so bursts queue instead of hitting 429."""
     return make_chartmogul_client(chartmogul_sim, pacer=SharedPacer(MemorySchedule(), 36.0))
+
+
+# The demo data's ChartMogul users (seed_demo), and task fields that pass the API's checks.
+ALICE = "alice@sales.example"
+BOB = "bob@sales.example"
+
+
+def task_fields(details: str = "Call about renewal", **overrides: Any) -> TaskFields:
+    values: dict[str, Any] = {"task_details": details, "assignee": ALICE, "due_date": "2025-04-30"}
+    values.update(overrides)
+    return TaskFields(**values)
+
+
+@pytest.fixture
+def chartmogul_demo(chartmogul_sim: ChartMogulSimulator) -> dict[str, Any]:
+    """The simulator seeded with the demo users, data source and customers."""
+    return chartmogul_sim.seed_demo()
+
+
+@pytest.fixture
+def acme(chartmogul_demo: dict[str, Any]) -> str:
+    """The uuid of the demo customer Acme Corp (ops@acme.example)."""
+    return str(chartmogul_demo["customers"]["ops@acme.example"]["uuid"])

@@ -1,4 +1,4 @@
-"""The template helpers now live in `tasksync_dev.local.template` (the local runner uses them too).
+"""The template helpers live in `tasksync_dev.local.template` and `.tables` (the local runner uses them too).
 
 Re-exported here so that tests keep importing them from one familiar place.
 """
@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tasksync_dev.local.tables import create_tables
 from tasksync_dev.local.template import (
     TEMPLATE_PATH,
     FunctionDefinition,
@@ -17,7 +18,6 @@ from tasksync_dev.local.template import (
     cloudformation_loader,
     create_queues,
     create_secrets,
-    create_tables,
     function_definitions,
     load_template,
     local_queue_name,

@@ -27,7 +27,7 @@ from tasksync.logic.signature import sign
 from tasksync.models.close import CloseEvent
 from tasksync.models.queue import QueuedEvent
 from tasksync.receiver import MAX_BODY_BYTES, Receiver
-from tests.unit.test_receiver import SANDBOX_KEY, load
+from tests.unit.deliveries import SANDBOX_KEY, load
 
 FULL = os.environ.get("TASKSYNC_CHAOS", "").strip().lower() == "full"
 EXAMPLES = 10_000 if FULL else 300

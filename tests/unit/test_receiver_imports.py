@@ -13,7 +13,7 @@ import subprocess
 import sys
 
 from tests.support.template import REPO_ROOT
-from tests.unit.test_receiver import SANDBOX_KEY
+from tests.unit.deliveries import SANDBOX_KEY
 
 _PROBE = """
 import json, sys, time

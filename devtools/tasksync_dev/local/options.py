@@ -135,3 +135,31 @@ def app_environment(user: Mapping[str, str], wiring: Mapping[str, str]) -> dict[
     environment.update({name: value for name, value in user.items() if name in names})
     environment.update(wiring)
     return environment
+
+
+class ProcessEnvironment:
+    """os.environ as the handlers must see it while a stack runs, and back as it was afterwards.
+
+    The handlers read os.environ as in Lambda, so a running stack owns the process environment:
+    every variable the app reads is either the stack's or absent, never left over from the shell.
+    """
+
+    def __init__(self) -> None:
+        self._saved: dict[str, str | None] | None = None
+
+    def apply(self, environment: Mapping[str, str]) -> None:
+        managed = settings_variables() | set(environment) | set(AWS_VARIABLES_TO_CLEAR)
+        self._saved = {name: os.environ.get(name) for name in managed}
+        for name in managed:
+            if name in environment:
+                os.environ[name] = environment[name]
+            else:
+                os.environ.pop(name, None)
+
+    def restore(self) -> None:
+        saved, self._saved = self._saved, None
+        for name, value in (saved or {}).items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value

@@ -7,7 +7,7 @@ keys (made up for this run); a real API key is never written to it.
 
 Layout (version 1), every key always present:
     version, pid, mode ("sandbox" | "real"), started_at (ISO 8601), region, port, receiver_url,
-    dynamodb_engine ("dynamodb-local" | "moto"),
+    dynamodb_engine ("dynamodb-local" | "moto"), kept_tables (true when a restart finds the tables),
     endpoints {dynamodb, sqs, secretsmanager},
     tables {<logical id>: name}, queues {<logical id>: url}, secrets {<logical id>: arn},
     close {api_url, api_key | null, simulator_url | null},
@@ -24,10 +24,15 @@ import contextlib
 import json
 import os
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from tasksync.config import SyncSettings
 from tasksync_dev.local.template import REPO_ROOT
+
+if TYPE_CHECKING:
+    from tasksync_dev.local.stack import LocalStack
 
 STATE_FILE_NAME = "stack.json"
 STATE_VERSION = 1
@@ -47,6 +52,48 @@ def local_dir(environ: Mapping[str, str] | None = None) -> Path:
 
 def state_path(environ: Mapping[str, str] | None = None) -> Path:
     return local_dir(environ) / STATE_FILE_NAME
+
+
+def describe(stack: LocalStack) -> dict[str, Any]:
+    """The layout above, filled in from a running stack; real API keys are left out."""
+    sandbox = stack.options.mode == "sandbox"
+    settings = SyncSettings.from_env(stack.environment)
+    shared = {
+        name: value
+        for name, value in stack.environment.items()
+        if sandbox or name not in ("CLOSE_API_KEY", "CHARTMOGUL_API_KEY", "CLOSE_WEBHOOK_SIGNATURE_KEY")
+    }
+    return {
+        "version": STATE_VERSION,
+        "pid": os.getpid(),
+        "mode": stack.options.mode,
+        "started_at": (stack.started_at or datetime.now(UTC)).isoformat(),
+        "region": stack.options.region,
+        "port": stack.port,
+        "receiver_url": stack.receiver_url,
+        "dynamodb_engine": stack.dynamodb_engine,
+        "kept_tables": stack.persistence.keeps_tables,
+        "endpoints": dict(stack.endpoints),
+        "tables": dict(stack.tables),
+        "queues": dict(stack.queues),
+        "secrets": dict(stack.secret_arns),
+        "close": {
+            "api_url": settings.close_api_url,
+            "api_key": stack.close_simulator.api_key if stack.close_simulator else None,
+            "simulator_url": stack.close_simulator.url if stack.close_simulator else None,
+        },
+        "chartmogul": {
+            "api_url": settings.chartmogul_api_url,
+            "api_key": stack.chartmogul_simulator.api_key if stack.chartmogul_simulator else None,
+            "simulator_url": stack.chartmogul_simulator.url if stack.chartmogul_simulator else None,
+        },
+        "webhook": {
+            "subscription_id": stack.subscription_id,
+            "signature_key": stack.signature_key,
+        },
+        "sandbox": dict(stack.sandbox_ids),
+        "environment": shared,
+    }
 
 
 def write_state(path: Path, state: Mapping[str, Any]) -> None:
@@ -82,6 +129,21 @@ def process_alive(pid: int) -> bool:
     except PermissionError:
         return True  # someone else's process: alive
     return True
+
+
+def other_owner(path: Path) -> int | None:
+    """The pid of another live process that wrote the file (a second stack must not share it)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    try:
+        pid = int(json.loads(text).get("pid", 0))
+    except (ValueError, TypeError, AttributeError):
+        return None
+    if pid and pid != os.getpid() and process_alive(pid):
+        return pid
+    return None
 
 
 def remove_state(path: Path, *, owner_pid: int) -> None:

@@ -4,23 +4,23 @@ The local runner (`make run`) and the tests build their tables, queues and secre
 template itself, so a change to a key, an index or a queue setting there is what every local run
 and every test runs against: nothing here repeats a name or a schema by hand.
 
+Reading the template and creating queues and secrets live here; tables, which a local run keeps
+across restarts, are created by tasksync_dev.local.tables.
+
 PyYAML is a dev dependency only, imported inside the functions that read the template.
 """
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import functools
 import json
 import secrets
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict
 
 if TYPE_CHECKING:
-    from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_secretsmanager import SecretsManagerClient
     from mypy_boto3_sqs import SQSClient
 
@@ -36,9 +36,6 @@ def _find_repo_root() -> Path:
 
 REPO_ROOT = _find_repo_root()
 TEMPLATE_PATH = REPO_ROOT / "template.yaml"
-
-# Table creation is near-instant on DynamoDB Local; the deadline only guards against a hang.
-TABLE_ACTIVE_DEADLINE_SECONDS = 30.0
 
 # CloudFormation SQS properties that are also CreateQueue attribute names, with the same meaning.
 _SQS_ATTRIBUTE_PROPERTIES = (
@@ -259,81 +256,7 @@ def local_secret_name(prefix: str, logical_id: str) -> str:
     return f"{prefix}/{logical_id}"
 
 
-# --- creation --------------------------------------------------------------------------------------
-
-
-def _poll_until(condition: Callable[[], bool], *, deadline_seconds: float, what: str) -> None:
-    deadline = time.monotonic() + deadline_seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{what} did not happen within {deadline_seconds:.0f}s")
-        time.sleep(0.05)
-
-
-def create_tables(
-    dynamodb_client: DynamoDBClient,
-    prefix: str,
-    template: Mapping[str, Any] | None = None,
-    *,
-    keep_existing: bool = False,
-) -> dict[str, str]:
-    """Create every table of the template as f"{prefix}-{logical_id}"; return logical id -> table name.
-
-    With ``keep_existing`` a table of that name that is already there is kept, data and all (a
-    restarted `make run`), provided its keys and indexes are still the template's.
-    """
-    names: dict[str, str] = {}
-    for logical_id, definition in table_definitions(template).items():
-        name = local_table_name(prefix, logical_id)
-        names[logical_id] = name
-        if keep_existing and _kept(dynamodb_client, name, definition):
-            continue
-        dynamodb_client.create_table(TableName=name, **definition["create_table"])
-
-        def is_active(table_name: str = name) -> bool:
-            table = dynamodb_client.describe_table(TableName=table_name)["Table"]
-            indexes = table.get("GlobalSecondaryIndexes", [])
-            return table.get("TableStatus") == "ACTIVE" and all(i.get("IndexStatus") == "ACTIVE" for i in indexes)
-
-        _poll_until(is_active, deadline_seconds=TABLE_ACTIVE_DEADLINE_SECONDS, what=f"table {name} becoming ACTIVE")
-        if definition["ttl_attribute"]:
-            dynamodb_client.update_time_to_live(
-                TableName=name,
-                TimeToLiveSpecification={"AttributeName": definition["ttl_attribute"], "Enabled": True},
-            )
-    return names
-
-
-def delete_tables(dynamodb_client: DynamoDBClient, prefix: str, template: Mapping[str, Any] | None = None) -> None:
-    """Delete the template's tables under ``prefix`` that exist (DynamoDB Local deletes at once)."""
-    for logical_id in table_definitions(template):
-        with contextlib.suppress(dynamodb_client.exceptions.ResourceNotFoundException):
-            dynamodb_client.delete_table(TableName=local_table_name(prefix, logical_id))
-
-
-class TableMismatch(ValueError):
-    """A kept table no longer has the template's keys or indexes."""
-
-
-def _kept(dynamodb_client: DynamoDBClient, name: str, definition: TableDefinition) -> bool:
-    """True when the table exists with the template's key schema and index names."""
-    try:
-        table = dynamodb_client.describe_table(TableName=name)["Table"]
-    except dynamodb_client.exceptions.ResourceNotFoundException:
-        return False
-    wanted = definition["create_table"]
-
-    def shape(source: Mapping[str, Any]) -> tuple[Any, ...]:
-        keys = sorted((k["AttributeName"], k["KeyType"]) for k in source.get("KeySchema", []))
-        indexes = sorted(i["IndexName"] for i in source.get("GlobalSecondaryIndexes", []))
-        return (keys, indexes)
-
-    if shape(table) != shape(wanted):
-        raise TableMismatch(
-            f"the kept table {name} has other keys or indexes than template.yaml declares now: "
-            "start with `make run FRESH=1` to rebuild it (this forgets the local links and checkpoints)"
-        )
-    return True
+# --- creation (tables: tasksync_dev.local.tables) -------------------------------------------------
 
 
 def _attribute_text(value: Any) -> str:

@@ -9,6 +9,8 @@ chosen by constructor flags, so the client and the engine are tested against eac
 ``reopen_via_null``, ``delete_missing_status``, ``echo_due_date_as_timestamp`` and
 ``retry_after_header``. Error bodies deliberately use the API's several shapes ("ChartMogul
 errors and rate limits") so that nothing downstream can get away with parsing only one of them.
+
+This module is the HTTP half; the stores and the Python control API are in chartmogul_state.
 """
 
 from __future__ import annotations
@@ -18,19 +20,14 @@ import binascii
 import operator
 import uuid as uuid_module
 from collections.abc import Callable, Iterable
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Any
 
 from tasksync.models.chartmogul import TASK_DETAILS_MAX, UPDATABLE_TASK_FIELDS
-from tasksync_dev.sandbox._server import Request, Response, SimulatorServer
+from tasksync_dev.sandbox._server import Request, Response
+from tasksync_dev.sandbox.chartmogul_state import ChartMogulState, iso_ms
 
 MAX_PER_PAGE = 200
-DEMO_USERS = ("alice@sales.example", "bob@sales.example", "success@example.com")
-DEMO_CUSTOMERS = (
-    ("Acme Corp", "ops@acme.example", "acme"),
-    ("Globex", "finance@globex.example", "globex"),
-    ("Initech", "cto@initech.example", "initech"),
-)
 
 
 class _InvalidDate(ValueError):
@@ -52,12 +49,6 @@ def _parse_when(text: Any) -> tuple[datetime, bool]:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     return parsed.astimezone(UTC), False
-
-
-def _iso_ms(moment: datetime) -> str:
-    """ChartMogul's timestamp form: UTC with milliseconds, e.g. 2025-04-25T02:15:06.474Z."""
-    moment = moment.astimezone(UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 def _code_error(status: int, message: str, param: str | None = None) -> Response:
@@ -92,20 +83,10 @@ def _decode_cursor(cursor: str) -> tuple[str, str] | None:
     return (created, ident) if created and ident else None
 
 
-class ChartMogulSimulator(SimulatorServer):
-    """ChartMogul tasks and customers over HTTP, with a thread-safe Python control API."""
+class ChartMogulSimulator(ChartMogulState):
+    """ChartMogul tasks and customers over HTTP, with a thread-safe Python control API (ChartMogulState)."""
 
     name = "chartmogul-simulator"
-    STATE = (
-        "users",
-        "data_sources",
-        "customers",
-        "tasks",
-        "deleted_task_uuids",
-        "_sort_keys",
-        "_last_created",
-        "_next_customer_id",
-    )
 
     def __init__(
         self,
@@ -120,6 +101,8 @@ class ChartMogulSimulator(SimulatorServer):
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
+        if delete_missing_status not in (200, 404):
+            raise ValueError("delete_missing_status must be 200 or 404")
         super().__init__(
             api_key=api_key,
             host=host,
@@ -127,104 +110,11 @@ class ChartMogulSimulator(SimulatorServer):
             rate_limit_per_second=rate_limit_per_second,
             max_parallel=max_parallel,
         )
-        if delete_missing_status not in (200, 404):
-            raise ValueError("delete_missing_status must be 200 or 404")
         self.reopen_via_null = reopen_via_null
         self.delete_missing_status = delete_missing_status
         self.echo_due_date_as_timestamp = echo_due_date_as_timestamp
         self.retry_after_header = retry_after_header
-        self.users: set[str] = set()
-        self.data_sources: list[str] = []
-        self.customers: dict[str, dict[str, Any]] = {}
-        # Live tasks by uuid, exactly as the API would return them.
-        self.tasks: dict[str, dict[str, Any]] = {}
-        self.deleted_task_uuids: set[str] = set()
-        # Sort keys ("created_at with µs", id): strictly increasing, so paging is stable even
-        # when several objects are created in the same millisecond.
-        self._sort_keys: dict[str, tuple[str, str]] = {}
-        self._last_created = datetime.min.replace(tzinfo=UTC)
-        self._next_customer_id = 25647
         self._register_routes()
-
-    # ----------------------------------------------------------------- control API
-    def add_user(self, email: str) -> None:
-        """Make ``email`` a ChartMogul user, i.e. a valid task assignee."""
-        with self.lock:
-            self.users.add(email.strip().lower())
-
-    def add_data_source(self, uuid: str | None = None) -> str:
-        with self.lock:
-            ds_uuid = uuid or f"ds_{uuid_module.uuid4()}"
-            if ds_uuid not in self.data_sources:
-                self.data_sources.append(ds_uuid)
-            return ds_uuid
-
-    def add_customer(
-        self,
-        *,
-        name: str,
-        email: str | None = None,
-        external_id: str | None = None,
-        data_source_uuid: str | None = None,
-        uuid: str | None = None,
-    ) -> dict[str, Any]:
-        """Create a customer directly; returns its API representation (a copy)."""
-        with self.lock:
-            if data_source_uuid is None:
-                data_source_uuid = self.data_sources[0] if self.data_sources else self.add_data_source()
-            else:
-                self.add_data_source(data_source_uuid)
-            ext = external_id or f"ext_{uuid_module.uuid4().hex[:12]}"
-            if self._customers_matching(ext, data_source_uuid):
-                raise ValueError(f"external_id {ext!r} already exists in data source {data_source_uuid}")
-            customer = self._insert_customer(
-                uuid=uuid, name=name, email=email, external_id=ext, data_source_uuid=data_source_uuid
-            )
-            return dict(customer)
-
-    def person_completes(self, task_uuid: str) -> dict[str, Any]:
-        """A CS person ticks the task off in ChartMogul's UI: `completed_at` and `updated_at` move."""
-        return self._person_sets_completion(task_uuid, complete=True)
-
-    def person_reopens(self, task_uuid: str) -> dict[str, Any]:
-        """A CS person marks the task not done again in ChartMogul's UI."""
-        return self._person_sets_completion(task_uuid, complete=False)
-
-    def _person_sets_completion(self, task_uuid: str, *, complete: bool) -> dict[str, Any]:
-        with self.lock:
-            task = self.tasks.get(task_uuid)
-            if task is None:
-                raise KeyError(f"unknown task {task_uuid}")
-            stamp = _iso_ms(self._next_created())
-            task["completed_at"] = stamp if complete else None
-            task["updated_at"] = stamp
-            return dict(task)
-
-    def live_tasks(self, customer_uuid: str | None = None) -> list[dict[str, Any]]:
-        """Copies of the live tasks (oldest first), optionally of one customer."""
-        with self.lock:
-            ordered = sorted(self.tasks, key=self._sort_keys.__getitem__)
-            return [
-                dict(self.tasks[t])
-                for t in ordered
-                if customer_uuid is None or self.tasks[t]["customer_uuid"] == customer_uuid
-            ]
-
-    def seed_demo(self) -> dict[str, Any]:
-        """Demo users, one data source and three customers; returns what was created."""
-        with self.lock:
-            for user in DEMO_USERS:
-                self.add_user(user)
-            ds_uuid = self.data_sources[0] if self.data_sources else self.add_data_source()
-            customers: dict[str, dict[str, Any]] = {}
-            for name, email, external_id in DEMO_CUSTOMERS:
-                existing = self._customers_matching(external_id, ds_uuid)
-                customers[email] = (
-                    dict(existing[0])
-                    if existing
-                    else self.add_customer(name=name, email=email, external_id=external_id, data_source_uuid=ds_uuid)
-                )
-            return {"users": list(DEMO_USERS), "data_source_uuid": ds_uuid, "customers": customers}
 
     # ----------------------------------------------------------------- hooks: ChartMogul's bodies
     def unauthorized(self) -> Response:
@@ -258,49 +148,7 @@ class ChartMogulSimulator(SimulatorServer):
         self.route("GET", r"/v1/customers", self._list_customers)
         self.route("POST", r"/v1/customers", self._create_customer)
 
-    # ----------------------------------------------------------------- helpers (lock held)
-    def _take_customer_id(self) -> int:
-        taken, self._next_customer_id = self._next_customer_id, self._next_customer_id + 1
-        return taken
-
-    def _next_created(self) -> datetime:
-        now = datetime.now(UTC)
-        if now <= self._last_created:
-            now = self._last_created + timedelta(microseconds=1)
-        self._last_created = now
-        return now
-
-    def _insert_customer(
-        self, *, uuid: str | None, name: str, email: str | None, external_id: str, data_source_uuid: str
-    ) -> dict[str, Any]:
-        created = self._next_created()
-        customer_uuid = uuid or f"cus_{uuid_module.uuid4()}"
-        customer = {
-            "id": self._take_customer_id(),
-            "uuid": customer_uuid,
-            "external_id": external_id,
-            "external_ids": [external_id],
-            "data_source_uuid": data_source_uuid,
-            "data_source_uuids": [data_source_uuid],
-            "name": name,
-            "email": email or "",
-            "status": "New Lead",
-            "lead_created_at": None,
-            "customer-since": None,
-            "attributes": {"custom": {}, "tags": []},
-        }
-        self.customers[customer_uuid] = customer
-        self._sort_keys[customer_uuid] = (created.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), customer_uuid)
-        return customer
-
-    def _customers_matching(self, external_id: str | None, data_source_uuid: str | None) -> list[dict[str, Any]]:
-        return [
-            c
-            for c in self.customers.values()
-            if (external_id is None or external_id in c["external_ids"])
-            and (data_source_uuid is None or data_source_uuid in c["data_source_uuids"])
-        ]
-
+    # ----------------------------------------------------------------- paging and validation (lock held)
     def _page(
         self, items: Iterable[dict[str, Any]], ident: Callable[[dict[str, Any]], str], query: dict[str, str]
     ) -> Response:
@@ -337,7 +185,7 @@ class ChartMogulSimulator(SimulatorServer):
         if not self.echo_due_date_as_timestamp:
             return text  # what the docs examples show
         moment, _ = _parse_when(text)
-        return _iso_ms(moment)  # what the recorded traffic shows: "2025-04-30T00:00:00.000Z"
+        return iso_ms(moment)  # what the recorded traffic shows: "2025-04-30T00:00:00.000Z"
 
     def _validate_task_fields(self, body: dict[str, Any], *, creating: bool) -> Response | dict[str, Any]:
         """Check the task fields present in ``body``; return the echo values or an error."""
@@ -394,7 +242,7 @@ class ChartMogulSimulator(SimulatorServer):
         if isinstance(checked, Response):
             return checked
         created = self._next_created()
-        stamp = _iso_ms(created)
+        stamp = iso_ms(created)
         task_uuid = str(uuid_module.uuid4())
         task = {
             "task_uuid": task_uuid,
@@ -469,7 +317,7 @@ class ChartMogulSimulator(SimulatorServer):
         if all(task[name] == value for name, value in checked.items()):
             return Response(304)
         task.update(checked)
-        task["updated_at"] = _iso_ms(self._next_created())
+        task["updated_at"] = iso_ms(self._next_created())
         return Response(200, dict(task))
 
     def _delete_task(self, request: Request) -> Response:

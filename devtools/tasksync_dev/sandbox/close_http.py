@@ -1,101 +1,35 @@
 """The Close simulator's HTTP routes: the calls tasksync's Close client makes, under ``/api/v1``.
 
 Tasks, users, leads, task-completed activities, the event log and webhook subscriptions, with
-Close's paging, filters, errors and `RateLimit` header, over the stores of close_state.
+Close's paging, filters, errors and `RateLimit` header, over the stores of close_state; the query
+parameters are parsed by close_query.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import copy
 import math
 import time
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
 from tasksync_dev.sandbox._server import RateWindow, Request, Response
 from tasksync_dev.sandbox.close_event_log import BASE_PATH, bad_request, event_time, parse_time
+from tasksync_dev.sandbox.close_query import (
+    EVENT_FILTER_KEYS,
+    SUPPORTED_EVENT_FILTERS,
+    BadQuery,
+    decode_event_cursor,
+    encode_event_cursor,
+    int_param,
+    time_filters,
+)
 from tasksync_dev.sandbox.close_state import CloseState
 
 EVENT_PAGE_MAX = 50  # "capped at and defaulting to 50" (upstream-apis.md, "Close event log")
 TASK_PAGE_MAX = 100  # `_limit` default 100; above it Close answers 400 (upstream-apis.md)
 PRIVATE_DATA_SECONDS = 3600  # non-admins see event `data` for one hour only (upstream-apis.md)
 NOMINAL_RATE_LIMIT = 100.0  # what the RateLimit header advertises when no limit is configured
-
-# Filter combinations the event log accepts (upstream-apis.md, "Close event log"). `date_updated` ranges may be
-# added to any of them. The empty set (no filter) is the plain newest-first listing.
-# Not documented: `object_type` without `action` is not in Close's list, so we answer 400.
-EVENT_FILTER_KEYS = ("object_type", "object_id", "action", "lead_id", "user_id", "request_id")
-SUPPORTED_EVENT_FILTERS = frozenset(
-    frozenset(combo)
-    for combo in (
-        (),
-        ("object_type", "object_id"),
-        ("object_type", "action"),
-        ("object_id", "action"),
-        ("lead_id", "object_type"),
-        ("lead_id", "object_type", "action"),
-        ("lead_id", "user_id", "object_type"),
-        ("lead_id", "user_id", "object_type", "action"),
-        ("lead_id", "user_id"),
-        ("user_id", "object_id"),
-        ("user_id", "object_id", "action"),
-        ("user_id", "object_type"),
-        ("user_id", "object_type", "action"),
-        ("lead_id",),
-        ("user_id",),
-        ("request_id",),
-    )
-)
-
-
-class _BadQuery(Exception):
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
-        self.message = message
-
-
-def _int_param(query: dict[str, str], name: str, default: int, maximum: int) -> int:
-    raw = query.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise _BadQuery(name, "Enter a whole number.") from None
-    if value < 0 or (name == "_limit" and value == 0):
-        raise _BadQuery(name, "Must be a positive number.")
-    if value > maximum:
-        raise _BadQuery(name, f"Ensure this value is less than or equal to {maximum}.")
-    return value
-
-
-def _time_filters(query: dict[str, str], field: str) -> list[Callable[[datetime], bool]]:
-    """Checks for `field__gte/__gt/__lte/__lt` query parameters."""
-    operators: dict[str, Callable[[datetime, datetime], bool]] = {
-        "gte": lambda a, b: a >= b,
-        "gt": lambda a, b: a > b,
-        "lte": lambda a, b: a <= b,
-        "lt": lambda a, b: a < b,
-    }
-
-    def bound_check(operator: Callable[[datetime, datetime], bool], bound: datetime) -> Callable[[datetime], bool]:
-        return lambda moment: operator(moment, bound)
-
-    checks: list[Callable[[datetime], bool]] = []
-    for suffix, operator in operators.items():
-        name = f"{field}__{suffix}"
-        if name not in query:
-            continue
-        try:
-            bound = parse_time(query[name])
-        except ValueError:
-            raise _BadQuery(name, "Enter a valid date/time.") from None
-        checks.append(bound_check(operator, bound))
-    return checks
 
 
 class CloseRateWindow(RateWindow):
@@ -184,7 +118,7 @@ class CloseSimulator(CloseState):
         def wrapped(request: Request) -> Response:
             try:
                 response = handler(request)
-            except _BadQuery as exc:
+            except BadQuery as exc:
                 response = bad_request(exc.message, {exc.field: exc.message})
             response.headers.setdefault("RateLimit", self._rate_limit_header())
             return response
@@ -198,16 +132,16 @@ class CloseSimulator(CloseState):
 
     def _http_list_tasks(self, request: Request) -> Response:
         query = request.query
-        limit = _int_param(query, "_limit", TASK_PAGE_MAX, TASK_PAGE_MAX)
-        skip = _int_param(query, "_skip", 0, 10**9)
+        limit = int_param(query, "_limit", TASK_PAGE_MAX, TASK_PAGE_MAX)
+        skip = int_param(query, "_skip", 0, 10**9)
         if "_type__in" in query:
             types: set[str] | None = {t.strip() for t in query["_type__in"].split(",") if t.strip()}
         else:
             # "When not filtering by `_type`, only `lead` tasks are returned." (Close tasks)
             wanted = query.get("_type", "lead")
             types = None if wanted == "all" else {wanted}
-        created_checks = _time_filters(query, "date_created")
-        updated_checks = _time_filters(query, "date_updated")
+        created_checks = time_filters(query, "date_created")
+        updated_checks = time_filters(query, "date_updated")
         is_complete = query.get("is_complete")
         matching = [
             task
@@ -281,8 +215,8 @@ class CloseSimulator(CloseState):
         return Response(200, {"id": "user_sandbox_api", "email": "api@sandbox.example", "organizations": []})
 
     def _http_list_users(self, request: Request) -> Response:
-        limit = _int_param(request.query, "_limit", 100, 100)
-        skip = _int_param(request.query, "_skip", 0, 10**9)
+        limit = int_param(request.query, "_limit", 100, 100)
+        skip = int_param(request.query, "_skip", 0, 10**9)
         users = sorted(self._users.values(), key=lambda u: (u["last_name"], u["first_name"], u["id"]))
         return Response(200, {"data": copy.deepcopy(users[skip : skip + limit]), "has_more": skip + limit < len(users)})
 
@@ -303,9 +237,9 @@ class CloseSimulator(CloseState):
 
     def _http_list_activities(self, request: Request) -> Response:
         query = request.query
-        limit = _int_param(query, "_limit", 100, 100)
-        skip = _int_param(query, "_skip", 0, 10**9)
-        created_checks = _time_filters(query, "date_created")
+        limit = int_param(query, "_limit", 100, 100)
+        skip = int_param(query, "_skip", 0, 10**9)
+        created_checks = time_filters(query, "date_created")
         matching = [
             activity
             for activity in self._activities.values()
@@ -334,17 +268,17 @@ class CloseSimulator(CloseState):
 
     def _http_list_events(self, request: Request) -> Response:
         query = request.query
-        limit = _int_param(query, "_limit", EVENT_PAGE_MAX, EVENT_PAGE_MAX)
+        limit = int_param(query, "_limit", EVENT_PAGE_MAX, EVENT_PAGE_MAX)
         filters = {key: query[key] for key in EVENT_FILTER_KEYS if query.get(key)}
         if frozenset(filters) not in SUPPORTED_EVENT_FILTERS:
             return bad_request(
                 f"Unsupported filter combination: {', '.join(sorted(filters))}",
                 dict.fromkeys(filters, "Unsupported combination of filters."),
             )
-        checks = _time_filters(query, "date_updated")
+        checks = time_filters(query, "date_updated")
         start = len(self._events) - 1
         if query.get("_cursor"):
-            start = self._decode_cursor(query["_cursor"])
+            start = decode_event_cursor(query["_cursor"])
         page: list[dict[str, Any]] = []
         cursor_next: str | None = None
         # Newest first. Times strictly increase along the log, so index order is time order
@@ -356,25 +290,10 @@ class CloseSimulator(CloseState):
             if not all(check(self._event_times[index]) for check in checks):
                 continue
             if len(page) == limit:
-                cursor_next = self._encode_cursor(index)
+                cursor_next = encode_event_cursor(index)
                 break
             page.append(self._event_view(index))
         return Response(200, {"data": page, "cursor_next": cursor_next, "cursor_previous": None})
-
-    @staticmethod
-    def _encode_cursor(index: int) -> str:
-        return base64.urlsafe_b64encode(f"ev:{index}".encode()).decode().rstrip("=")
-
-    @staticmethod
-    def _decode_cursor(cursor: str) -> int:
-        try:
-            text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-            prefix, _, number = text.partition(":")
-            if prefix != "ev" or not number.isdigit():
-                raise ValueError(cursor)
-            return int(number)
-        except (ValueError, binascii.Error, UnicodeDecodeError):
-            raise _BadQuery("_cursor", "Invalid cursor.") from None
 
     # ----------------------------------------------------------------- webhooks
     def _http_list_webhooks(self, request: Request) -> Response:

@@ -17,14 +17,15 @@ from tasksync_dev.sandbox.close_event_log import (
     fresh_id,
     object_time,
 )
+from tasksync_dev.sandbox.rep_actions import RepActions
 
 # Task fields a rep cannot change; the derived ones are recomputed from their source field.
 _IMMUTABLE_TASK_FIELDS = frozenset({"id", "_type", "organization_id", "date_created", "date_updated"})
 _DERIVED_TASK_FIELDS = frozenset({"due_date", "is_dateless", "assigned_to_name", "lead_name"})
 
 
-class CloseState(CloseEventLog):
-    """The rep-facing control API over the event-logging stores."""
+class CloseState(RepActions, CloseEventLog):
+    """The rep-facing control API over the event-logging stores (complete, reopen, ...: RepActions)."""
 
     # ================================================================= users and leads
     def add_user(
@@ -272,19 +273,6 @@ class CloseState(CloseEventLog):
             elif "is_complete" in changed:
                 self._record_reopening(updated, request_id, meta)
             return copy.deepcopy(updated)
-
-    def complete_task(self, task_id: str) -> dict[str, Any]:
-        return self.update_task(task_id, is_complete=True)
-
-    def reopen_task(self, task_id: str) -> dict[str, Any]:
-        return self.update_task(task_id, is_complete=False)
-
-    def reassign_task(self, task_id: str, user_id: str | None) -> dict[str, Any]:
-        return self.update_task(task_id, assigned_to=user_id)
-
-    def move_task(self, task_id: str, lead_id: str) -> dict[str, Any]:
-        """Move a task to another lead, as a lead merge does."""
-        return self.update_task(task_id, lead_id=lead_id)
 
     def delete_task(self, task_id: str) -> None:
         with self.lock:
