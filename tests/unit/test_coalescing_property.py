@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import random
+from dataclasses import dataclass
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -38,25 +39,61 @@ def apply_batch(world: World, batch: list[ParsedRecord]) -> None:
             world.apply_until_done(run.representative.queued.event, attempts=1000)
 
 
+MAX_STEPS = 14
+# At most 3 events per step (a completion: updated, completed, activity created) and 1 per task.
+MOST_EVENTS = 3 * MAX_STEPS + 3
+
+
+@dataclass(frozen=True)
+class Case:
+    """One example, drawn in one go (cheaper than interactive `st.data()` draws)."""
+
+    reopen_via_null: bool
+    task_count: int
+    steps: list[int]  # one integer per step: operation and task
+    delivery_seed: int
+    repeats: int  # modulo the number of events + 1, which only the script's run knows
+    error_rate: float
+
+
+# Built once: a strategy made inside the composite is looked up again on every draw.
+BOOLEANS = st.booleans()
+TASK_COUNTS = st.integers(min_value=1, max_value=3)
+STEPS = {count: st.lists(st.integers(0, len(OPERATIONS) * count - 1), max_size=MAX_STEPS) for count in range(1, 4)}
+DELIVERY_SEEDS = st.integers(0, 2**32)
+REPEATS = st.integers(0, MOST_EVENTS)
+ERROR_RATES = st.sampled_from([0.0, 0.3])
+
+
+@st.composite
+def cases(draw: st.DrawFn) -> Case:
+    reopen_via_null = draw(BOOLEANS)
+    task_count = draw(TASK_COUNTS)
+    return Case(
+        reopen_via_null=reopen_via_null,
+        task_count=task_count,
+        steps=draw(STEPS[task_count]),
+        delivery_seed=draw(DELIVERY_SEEDS),
+        repeats=draw(REPEATS),
+        error_rate=draw(ERROR_RATES),
+    )
+
+
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(data=st.data())
-def test_coalesced_batches_converge(data: st.DataObject) -> None:
-    world = make_world(reopen_via_null=data.draw(st.booleans(), label="null reopens"))
-    task_count = data.draw(st.integers(min_value=1, max_value=3), label="tasks")
-    steps = data.draw(st.lists(st.integers(0, len(OPERATIONS) * task_count - 1), max_size=14), label="steps")
-    task_ids = [world.new_task(f"Task {n}", date="2025-03-01")["id"] for n in range(task_count)]
-    for step, code in enumerate(steps):
+@given(case=cases())
+def test_coalesced_batches_converge(case: Case) -> None:
+    world = make_world(reopen_via_null=case.reopen_via_null)
+    task_ids = [world.new_task(f"Task {n}", date="2025-03-01")["id"] for n in range(case.task_count)]
+    for step, code in enumerate(case.steps):
         perform(world, OPERATIONS[code % len(OPERATIONS)], task_ids[code // len(OPERATIONS)], step)
     bodies = [QueuedEvent.from_raw(event).message_body() for event in world.close.events]
-    rng = random.Random(data.draw(st.integers(0, 2**32), label="delivery seed"))
+    rng = random.Random(case.delivery_seed)
     # Repeats go in after the event they repeat: the queue keeps each task's order.
-    for _ in range(data.draw(st.integers(0, len(bodies)), label="repeats")):
+    for _ in range(case.repeats % (len(bodies) + 1)):
         index = rng.randrange(len(bodies))
         bodies.insert(rng.randint(index + 1, len(bodies)), bodies[index])
     records = [ParsedRecord.parse(f"m{n}", body) for n, body in enumerate(bodies)]
-    world.chartmogul.inject(
-        Faults(error_rate=data.draw(st.sampled_from([0.0, 0.3]), label="5xx rate"), seed=rng.randrange(2**16))
-    )
+    world.chartmogul.inject(Faults(error_rate=case.error_rate, seed=rng.randrange(2**16)))
     start = 0
     while start < len(records):
         size = rng.randint(1, 10)
