@@ -6,7 +6,10 @@ so one script drives either.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Protocol
+
+from hypothesis import strategies as st
 
 
 class RepActions(Protocol):
@@ -68,3 +71,33 @@ def perform(world: ScriptWorld, operation: str, task_id: str, step: int, unmatch
             close.reassign_task(task_id, None)
         case "move_unmatched" if unmatched_lead is not None:
             close.move_task(task_id, unmatched_lead)
+
+
+@dataclass(frozen=True)
+class Script:
+    """What the reps do in one example: ``task_count`` tasks, then one action per step."""
+
+    operations: tuple[str, ...]
+    task_count: int
+    steps: list[int]  # one integer per step (operation and task): cheaper to draw than a tuple
+
+    @property
+    def actions(self) -> list[tuple[str, int]]:
+        """(operation, task index) per step."""
+        return [(self.operations[step % len(self.operations)], step // len(self.operations)) for step in self.steps]
+
+
+def scripts(operations: tuple[str, ...], *, max_tasks: int, max_steps: int) -> st.SearchStrategy[Script]:
+    # Strategies built once: one made inside the composite is looked up again on every draw.
+    task_counts = st.integers(min_value=1, max_value=max_tasks)
+    steps = {
+        count: st.lists(st.integers(0, len(operations) * count - 1), max_size=max_steps)
+        for count in range(1, max_tasks + 1)
+    }
+
+    @st.composite
+    def draw_script(draw: st.DrawFn) -> Script:
+        task_count = draw(task_counts)
+        return Script(operations, task_count, draw(steps[task_count]))
+
+    return draw_script()

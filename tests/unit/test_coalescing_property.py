@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from tasksync.coalescing import BatchPlan, ParsedRecord
 from tasksync.models.queue import QueuedEvent
 from tests.fakes.chartmogul import Faults
-from tests.fakes.script import OPERATIONS, perform
+from tests.fakes.script import OPERATIONS, Script, perform, scripts
 from tests.fakes.world import World, make_world
 from tests.unit.test_convergence_property import assert_converged
 
@@ -49,43 +49,29 @@ class Case:
     """One example, drawn in one go (cheaper than interactive `st.data()` draws)."""
 
     reopen_via_null: bool
-    task_count: int
-    steps: list[int]  # one integer per step: operation and task
+    script: Script
     delivery_seed: int
     repeats: int  # modulo the number of events + 1, which only the script's run knows
     error_rate: float
 
 
-# Built once: a strategy made inside the composite is looked up again on every draw.
-BOOLEANS = st.booleans()
-TASK_COUNTS = st.integers(min_value=1, max_value=3)
-STEPS = {count: st.lists(st.integers(0, len(OPERATIONS) * count - 1), max_size=MAX_STEPS) for count in range(1, 4)}
-DELIVERY_SEEDS = st.integers(0, 2**32)
-REPEATS = st.integers(0, MOST_EVENTS)
-ERROR_RATES = st.sampled_from([0.0, 0.3])
-
-
-@st.composite
-def cases(draw: st.DrawFn) -> Case:
-    reopen_via_null = draw(BOOLEANS)
-    task_count = draw(TASK_COUNTS)
-    return Case(
-        reopen_via_null=reopen_via_null,
-        task_count=task_count,
-        steps=draw(STEPS[task_count]),
-        delivery_seed=draw(DELIVERY_SEEDS),
-        repeats=draw(REPEATS),
-        error_rate=draw(ERROR_RATES),
-    )
+cases = st.builds(
+    Case,
+    reopen_via_null=st.booleans(),
+    script=scripts(OPERATIONS, max_tasks=3, max_steps=MAX_STEPS),
+    delivery_seed=st.integers(0, 2**32),
+    repeats=st.integers(0, MOST_EVENTS),
+    error_rate=st.sampled_from([0.0, 0.3]),
+)
 
 
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(case=cases())
+@given(case=cases)
 def test_coalesced_batches_converge(case: Case) -> None:
     world = make_world(reopen_via_null=case.reopen_via_null)
-    task_ids = [world.new_task(f"Task {n}", date="2025-03-01")["id"] for n in range(case.task_count)]
-    for step, code in enumerate(case.steps):
-        perform(world, OPERATIONS[code % len(OPERATIONS)], task_ids[code // len(OPERATIONS)], step)
+    task_ids = [world.new_task(f"Task {n}", date="2025-03-01")["id"] for n in range(case.script.task_count)]
+    for step, (operation, index) in enumerate(case.script.actions):
+        perform(world, operation, task_ids[index], step)
     bodies = [QueuedEvent.from_raw(event).message_body() for event in world.close.events]
     rng = random.Random(case.delivery_seed)
     # Repeats go in after the event they repeat: the queue keeps each task's order.

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from tasksync.models.close import CloseEvent
 from tests.fakes.chartmogul import Faults
 from tests.fakes.script import FIRST_WEEK_OPERATIONS as OPERATIONS
-from tests.fakes.script import perform
+from tests.fakes.script import Script, perform, scripts
 from tests.fakes.world import DEFAULT_ASSIGNEE, World, make_world
 
 EXAMPLES = int(os.environ.get("TASKSYNC_UNIT_PROPERTY_EXAMPLES", "2000"))
@@ -53,8 +53,9 @@ def assert_converged(world: World, task_ids: list[str], customers: dict[str, str
     assert len(world.cm_tasks()) == mirrored_count, "a duplicate or a leftover ChartMogul task"
 
 
+MAX_STEPS = 12
 # At most 3 events per step (a completion: updated, completed, activity created) and 1 per task.
-MOST_EVENTS = 3 * 12 + 4
+MOST_EVENTS = 3 * MAX_STEPS + 4
 
 
 @dataclass(frozen=True)
@@ -63,8 +64,7 @@ class Case:
     and the property needs thousands of examples."""
 
     reopen_via_null: bool
-    task_count: int
-    steps: list[int]  # one integer per step: operation and task
+    script: Script
     error_rate: float
     lost_rate: float
     fault_seed: int
@@ -73,49 +73,31 @@ class Case:
     customer_appears: bool
     customers_merged: bool
 
-    @property
-    def script(self) -> list[tuple[str, int]]:
-        return [(OPERATIONS[step % len(OPERATIONS)], step // len(OPERATIONS)) for step in self.steps]
 
-
-# Built once: a strategy made inside the composite is looked up again on every draw.
-BOOLEANS = st.booleans()
-TASK_COUNTS = st.integers(min_value=1, max_value=4)
-STEPS = {count: st.lists(st.integers(0, len(OPERATIONS) * count - 1), max_size=12) for count in range(1, 5)}
-ERROR_RATES = st.sampled_from([0.0, 0.2, 0.4])
-LOST_RATES = st.sampled_from([0.0, 0.2])
-FAULT_SEEDS = st.integers(0, 2**16)
-DUPLICATES = st.integers(0, MOST_EVENTS)
-DELIVERY_SEEDS = st.integers(0, 2**32)
-
-
-@st.composite
-def cases(draw: st.DrawFn) -> Case:
-    reopen_via_null = draw(BOOLEANS)
-    task_count = draw(TASK_COUNTS)
-    return Case(
-        reopen_via_null=reopen_via_null,
-        task_count=task_count,
-        steps=draw(STEPS[task_count]),
-        error_rate=draw(ERROR_RATES),
-        lost_rate=draw(LOST_RATES),
-        fault_seed=draw(FAULT_SEEDS),
-        duplicates=draw(DUPLICATES),
-        delivery_seed=draw(DELIVERY_SEEDS),
-        customer_appears=draw(BOOLEANS),
-        customers_merged=draw(BOOLEANS),
-    )
+cases = st.builds(
+    Case,
+    reopen_via_null=st.booleans(),
+    script=scripts(OPERATIONS, max_tasks=4, max_steps=MAX_STEPS),
+    error_rate=st.sampled_from([0.0, 0.2, 0.4]),
+    lost_rate=st.sampled_from([0.0, 0.2]),
+    fault_seed=st.integers(0, 2**16),
+    duplicates=st.integers(0, MOST_EVENTS),
+    delivery_seed=st.integers(0, 2**32),
+    customer_appears=st.booleans(),
+    customers_merged=st.booleans(),
+)
 
 
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(case=cases())
+@given(case=cases)
 def test_any_delivery_converges(case: Case) -> None:
     world = make_world(reopen_via_null=case.reopen_via_null)
     new_lead = world.close.add_lead("Initech", emails=[NEW_LEAD_EMAIL])
     task_ids = [
-        world.new_task(f"Task {n}", assigned_to=world.rep_id, date="2025-03-01")["id"] for n in range(case.task_count)
+        world.new_task(f"Task {n}", assigned_to=world.rep_id, date="2025-03-01")["id"]
+        for n in range(case.script.task_count)
     ]
-    for step, (operation, index) in enumerate(case.script):
+    for step, (operation, index) in enumerate(case.script.actions):
         perform(world, operation, task_ids[index], step, unmatched_lead=new_lead)
     # Parsed once, as the worker does. Duplicates and order come from a drawn count and seed:
     # far cheaper to generate than lists and st.permutations, which is what lets thousands of
