@@ -75,20 +75,15 @@ def perform(world: ScriptWorld, operation: str, task_id: str, step: int, unmatch
 
 @dataclass(frozen=True)
 class Script:
-    """What the reps do in one example: ``task_count`` tasks, then one action per step."""
+    """What the reps do in one example: ``task_count`` tasks, then these actions in order."""
 
-    operations: tuple[str, ...]
     task_count: int
-    steps: list[int]  # one integer per step (operation and task): cheaper to draw than a tuple
-
-    @property
-    def actions(self) -> list[tuple[str, int]]:
-        """(operation, task index) per step."""
-        return [(self.operations[step % len(self.operations)], step // len(self.operations)) for step in self.steps]
+    actions: list[tuple[str, int]]  # (operation, task index)
 
 
 def scripts(operations: tuple[str, ...], *, max_tasks: int, max_steps: int) -> st.SearchStrategy[Script]:
-    # Strategies built once: one made inside the composite is looked up again on every draw.
+    # One integer per step (operation and task) is cheaper to draw than a tuple. Strategies
+    # are built once: one made inside the composite is looked up again on every draw.
     task_counts = st.integers(min_value=1, max_value=max_tasks)
     steps = {
         count: st.lists(st.integers(0, len(operations) * count - 1), max_size=max_steps)
@@ -98,6 +93,7 @@ def scripts(operations: tuple[str, ...], *, max_tasks: int, max_steps: int) -> s
     @st.composite
     def draw_script(draw: st.DrawFn) -> Script:
         task_count = draw(task_counts)
-        return Script(operations, task_count, draw(steps[task_count]))
+        codes = draw(steps[task_count])
+        return Script(task_count, [(operations[code % len(operations)], code // len(operations)) for code in codes])
 
     return draw_script()
