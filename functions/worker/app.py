@@ -50,11 +50,12 @@ def get_worker() -> Worker:
 
 
 def record_handler(record: SqsRecord) -> Any:
-    logger.set_correlation_id(record.message_id)
+    # Per thread: the tasks of one batch are applied on several threads (PARALLEL_TASKS).
+    logger.thread_safe_append_keys(correlation_id=record.message_id)
     outcome = get_worker().process_record(record, record.receive_count)
     if outcome.event_id:
         # The Close event id is the correlation id from here on (log lines, traces).
-        logger.set_correlation_id(outcome.event_id)
+        logger.thread_safe_append_keys(correlation_id=outcome.event_id)
     return outcome.result
 
 
@@ -64,4 +65,4 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     worker = get_worker()
     worker.register_lambda_context(context)
     worker.start_batch(event.get("Records", []))  # parse each message once; plan coalescing
-    return dict(process_fifo_batch(event, record_handler))
+    return dict(process_fifo_batch(event, record_handler, parallel=worker.settings.parallel_tasks))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from tests.bench.queue_world import queue_world, wait_until
+from tests.bench.queue_world import PARALLEL_TASKS, SETTLE_SECONDS, queue_world, wait_until
 from tests.bench.report import BenchResult, Measurement
 from tests.bench.world import backends
 from tests.integration.engine_harness import make_world
@@ -75,7 +75,8 @@ def run(sqs_endpoint: str, endpoint: str, *, tasks: int) -> BenchResult:
     limited = sum(1 for call in calls if call.status == 429)
     result.details = (
         f"{tasks} mirrored tasks, each edited once per round in {ROUNDS} rounds {ROUND_SECONDS:g} s apart;"
-        f" each round's {tasks} events enqueued at once, {PROCESSES} worker processes draining the queue."
+        f" each round's {tasks} events enqueued at once, {PROCESSES} worker processes draining the queue"
+        f" (PARALLEL_TASKS {PARALLEL_TASKS}, SETTLE_SECONDS {SETTLE_SECONDS})."
         f" {events} Close events took {len(calls)} ChartMogul calls ({per_event:.2f} per event,"
         f" {limited} answered 429); the last task reached its final state {done - started:.1f} s after the"
         f" first edit; {wrong} tasks differ from Close. Worker batches: {sum(s.get('batches', 0) for s in stats)}"

@@ -24,7 +24,9 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 
-from tasksync.dal.queue import EventQueue, QueuedEvent
+from tasksync.config import WorkerSettings
+from tasksync.dal.queue import EventQueue
+from tasksync.models.queue import QueuedEvent
 from tasksync_dev.local.template import create_queues
 from tests.bench.moto_fifo import FifoGroupingMotoServer
 from tests.bench.world import Backends
@@ -37,6 +39,9 @@ if TYPE_CHECKING:
 REGION = "us-east-1"
 # The account-wide budget the workers share (the template's default).
 REQUESTS_PER_SECOND = 38
+# What the workers run with: the defaults a deployment gets.
+PARALLEL_TASKS = WorkerSettings.model_fields["parallel_tasks"].default
+SETTLE_SECONDS = WorkerSettings.model_fields["settle_seconds"].default
 
 
 @contextlib.contextmanager
@@ -130,8 +135,10 @@ def queue_world(sqs_endpoint: str, dynamodb_endpoint: str, parts: Backends, worl
         "DEFAULT_ASSIGNEE": settings.default_assignee or "",
         "ASSIGNEE_MAP": json.dumps(settings.assignee_map),
         "CHARTMOGUL_REQUESTS_PER_SECOND": str(REQUESTS_PER_SECOND),
+        "PARALLEL_TASKS": str(PARALLEL_TASKS),
+        "SETTLE_SECONDS": str(SETTLE_SECONDS),
         "POWERTOOLS_SERVICE_NAME": "worker",
-        "POWERTOOLS_LOG_LEVEL": "WARNING",
+        "POWERTOOLS_LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
         "POWERTOOLS_METRICS_DISABLED": "true",
         "POWERTOOLS_METRICS_NAMESPACE": "TaskSyncBench",
     }

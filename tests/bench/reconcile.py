@@ -19,7 +19,7 @@ from typing import Any
 
 from tasksync.catch_up import Budget
 from tasksync.dal.checkpoints import CheckpointStore
-from tasksync.dal.queue import EnqueueReport, QueuedEvent
+from tasksync.models.queue import EnqueueReport, QueuedEvent
 from tasksync.reconciler import Reconciler, ReconcileReport
 from tests.bench.report import BenchResult, Measurement, markdown_table, ms
 from tests.bench.world import backends

@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from tests.bench.queue_world import REQUESTS_PER_SECOND, queue_world, wait_until
+from tests.bench.queue_world import PARALLEL_TASKS, REQUESTS_PER_SECOND, queue_world, wait_until
 from tests.bench.report import BenchResult, Measurement
 from tests.bench.world import backends
 from tests.integration.engine_harness import make_world
@@ -70,6 +70,8 @@ def _summary(
         "dropped": sum(int(s.get("slots_dropped", 0)) for s in stats),
         "overran": sum(int(s.get("sleeps_overran", 0)) for s in stats),
         "reservations": sum(int(s.get("reservations", 0)) for s in stats),
+        "handler_seconds": sum(float(s.get("handler_seconds", 0)) for s in stats),
+        "polling_seconds": sum(float(s.get("polling_seconds", 0)) for s in stats),
         "errors": [e for s in stats for e in s.get("errors", [])],
     }
 
@@ -114,10 +116,12 @@ def run(sqs_endpoint: str, endpoint: str, *, tasks: int) -> BenchResult:
     result.figures["limiter_writes_per_call"] = writes
     result.details = "\n\n".join(
         f"{s['tasks']} tasks enqueued as the backfill does (one message group each), drained by"
-        f" {s['processes']} worker process{'es' if s['processes'] > 1 else ''} sharing the account's"
+        f" {s['processes']} worker process{'es' if s['processes'] > 1 else ''} ({PARALLEL_TASKS} tasks of a batch at"
+        f" once) sharing the account's"
         f" {REQUESTS_PER_SECOND}/s schedule: {s['calls']} ChartMogul requests in {s['elapsed']:.1f} s from the"
         f" first to the last ({s['rate']:.1f}/s), {s['limited']} answered 429; {s['writes']} limiter writes"
-        f" ({s['writes_per_call']:.3f} per call), {s['dropped']} slots dropped unused."
+        f" ({s['writes_per_call']:.3f} per call), {s['dropped']} slots dropped unused; {s['handler_seconds']:.1f} s"
+        f" in the handler of {s['polling_seconds']:.1f} s polling."
         + (f" Worker errors: {'; '.join(s['errors'][:3])}." if s["errors"] else "")
         for s in runs
     )

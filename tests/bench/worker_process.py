@@ -14,6 +14,7 @@ import json
 import os
 import signal
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +33,14 @@ def main(argv: list[str]) -> int:
     sqs = boto3.client("sqs", endpoint_url=os.environ["AWS_ENDPOINT_URL_SQS"], region_name=region)
     errors: list[str] = []
 
+    in_handler = [0.0]
+
     def invoke(event: dict[str, Any]) -> Any:
-        return handler.lambda_handler(event, lambda_context())
+        started = time.perf_counter()
+        try:
+            return handler.lambda_handler(event, lambda_context())
+        finally:
+            in_handler[0] += time.perf_counter() - started
 
     source = SqsEventSource(
         sqs=sqs,
@@ -46,9 +53,23 @@ def main(argv: list[str]) -> int:
     pacer = handler.get_worker().engine.chartmogul.pacer
     if os.environ.get("BENCH_PACER_GRACE"):  # design experiments only (docs/performance.md)
         pacer.grace = round(float(os.environ["BENCH_PACER_GRACE"]) * 1_000_000)
+    profile = None
+    if os.environ.get("BENCH_PROFILE"):  # a development aid: where a worker's time goes
+        import cProfile
+
+        profile = cProfile.Profile()
+        profile.enable()
     records = 0
+    polling = 0.0  # from the first batch on: the handler's time plus the poller's receives and deletes
     while not stopping:
-        records += source.poll_once()
+        started = time.perf_counter()
+        received = source.poll_once()
+        if received or records:
+            polling += time.perf_counter() - started
+        records += received
+    if profile is not None:
+        profile.disable()
+        profile.dump_stats(os.environ["BENCH_PROFILE"])
     stats = {
         "records": records,
         "batches": source.batches,
@@ -57,6 +78,8 @@ def main(argv: list[str]) -> int:
         "slots_used": pacer.used,
         "slots_dropped": pacer.dropped,
         "sleeps_overran": pacer.overran,
+        "handler_seconds": round(in_handler[0], 3),
+        "polling_seconds": round(polling, 3),
         "errors": errors[:5],
     }
     stats_file.write_text(json.dumps(stats), encoding="utf-8")

@@ -119,6 +119,9 @@ class RecordingSink:
     def retrying(self, event_id: str, error: Exception, visibility: int) -> None:
         raise AssertionError(f"{event_id} failed: {error}")
 
+    def settling(self, event_id: str, visibility: int) -> None:
+        raise AssertionError(f"{event_id} held back for {visibility} s")
+
     def rejected(self, message_id: str, reason: str) -> None:
         raise AssertionError(f"{message_id} rejected: {reason}")
 

@@ -63,7 +63,10 @@ def mirrored(stack: Stack, customer: str) -> list[tuple[str, str, str, bool]]:
     )
 
 
-def test_a_coalesced_batch_leaves_chartmogul_as_one_record_at_a_time_does(stack: Stack, state_tables: Any) -> None:
+def test_a_coalesced_batch_leaves_chartmogul_as_one_record_at_a_time_does(
+    stack: Stack, state_tables: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SETTLE_SECONDS", "0")  # one record at a time writes each edit at once
     other_lead = stack.close.add_lead("Globex", emails=["ops@globex.example"])["id"]
     other_customer = stack.chartmogul.add_customer(name="Globex", email="ops@globex.example")["uuid"]
     worker = load_handler("worker")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -94,3 +95,43 @@ def test_a_record_carries_what_the_worker_reads() -> None:
 def test_an_event_that_is_no_sqs_batch_is_refused(event: dict[str, Any]) -> None:
     with pytest.raises(ValueError, match="no Records list"):
         process_fifo_batch(event, lambda record: None)
+
+
+def _parallel(batch: list[tuple[str | None, bool]], workers: int) -> tuple[dict[str, Any], list[str]]:
+    handled: list[str] = []
+    return dict(process_fifo_batch(_event(batch), _recording(batch, handled), parallel=workers)), handled
+
+
+def _by_group(batch: list[tuple[str | None, bool]], handled: list[str]) -> dict[str, list[str]]:
+    groups: dict[str, list[str]] = {}
+    for index, (group, _) in enumerate(batch):
+        body = f"body {index}"
+        if body in handled:
+            groups.setdefault(group or body, []).append(body)
+    return groups
+
+
+@settings(max_examples=300, deadline=None)
+@given(batches.filter(bool), st.integers(min_value=2, max_value=10))
+def test_groups_in_parallel_answer_as_one_at_a_time(batch: list[tuple[str | None, bool]], workers: int) -> None:
+    response, handled = _parallel(batch, workers)
+    one_at_a_time, handled_in_order = _ours(batch)
+    assert response == one_at_a_time
+    assert sorted(handled) == sorted(handled_in_order)
+    # Within a group, records are still handled one after the other, in batch order.
+    assert _by_group(batch, handled) == _by_group(batch, handled_in_order)
+
+
+def _meeting(timeout: float) -> Callable[[Any], None]:
+    """A record handler that waits for the other group's record (BrokenBarrierError if it never comes)."""
+    both = threading.Barrier(2, timeout=timeout)
+    return lambda record: both.wait() and None
+
+
+def test_groups_of_one_batch_are_handled_at_the_same_time() -> None:
+    event = _event([("a", False), ("b", False)])
+    assert process_fifo_batch(event, _meeting(30), parallel=2) == {"batchItemFailures": []}
+    # One at a time, the first record waits for a record that only comes after it.
+    assert process_fifo_batch(event, _meeting(0.2), parallel=1) == {
+        "batchItemFailures": [{"itemIdentifier": "m0"}, {"itemIdentifier": "m1"}]
+    }

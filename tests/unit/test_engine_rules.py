@@ -11,8 +11,10 @@ from datetime import datetime
 
 import pytest
 
+from tasksync.errors import Settling
 from tasksync.logic.results import Outcome
 from tasksync.models._parsing import format_utc
+from tasksync.models.close import CloseEvent
 from tasksync.models.link import LinkState
 from tests.fakes.world import World, make_world
 
@@ -241,3 +243,35 @@ def test_result_counts_calls_per_api(world: World) -> None:
     result = world.apply(world.last_event(task["id"]))
     assert result.chartmogul_calls == world.chartmogul.calls - chartmogul_before > 0
     assert result.close_calls == world.close.calls - close_before > 0
+
+
+def test_a_change_soon_after_a_write_settles_first_when_asked(world: World) -> None:
+    task = world.new_task("v1")
+    world.apply(world.last_event(task["id"]))
+    world.close.update_task(task["id"], text="v2")
+    world.chartmogul.reset_log()
+    window = world.engine.settings.settle_seconds
+    assert window > 0
+    world.clock.advance(window / 2)
+    event = CloseEvent.model_validate(world.last_event(task["id"]))
+    with pytest.raises(Settling) as settling:
+        world.engine.apply(event, settle=True)
+    assert settling.value.seconds_left == pytest.approx(window / 2)
+    assert world.chartmogul.writes() == []
+    world.close.update_task(task["id"], text="v3")  # the rep's next edit, queued behind it
+    world.clock.advance(window / 2)
+    newest = CloseEvent.model_validate(world.last_event(task["id"]))
+    assert world.engine.apply(newest, settle=True).outcome is Outcome.UPDATED
+    assert world.chartmogul.writes() == [("PATCH", "ok")]
+    assert world.assert_mirrors(task["id"]).task_details == "v3"
+
+
+def test_a_change_is_written_at_once_when_not_asked_to_settle_or_when_nothing_changes(world: World) -> None:
+    task = world.new_task("v1")
+    world.apply(world.last_event(task["id"]))
+    world.close.update_task(task["id"], text="v1")  # a re-save: nothing to write, nothing to wait for
+    resaved = CloseEvent.model_validate(world.last_event(task["id"]))
+    assert world.engine.apply(resaved, settle=True).outcome is Outcome.UNCHANGED
+    world.close.update_task(task["id"], text="v2")
+    edited = CloseEvent.model_validate(world.last_event(task["id"]))
+    assert world.engine.apply(edited).outcome is Outcome.UPDATED  # a redelivery (settle=False)

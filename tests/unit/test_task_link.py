@@ -118,7 +118,35 @@ def test_activated_clears_everything_but_the_mirror() -> None:
         fields=NEW,
         fingerprint=NEW.fingerprint(),
         updated_at=NOW,
+        pushed_at=NOW,
     )
+
+
+def test_a_change_waits_out_the_settle_window_of_the_last_write_only() -> None:
+    written = CLUTTERED.activated(
+        task_uuid="t", customer_uuid="c", lead_id="l", task_type="lead", fields=NEW, version="v", now=NOW
+    )
+    assert written.settles_until(NOW + 3, 10) == NOW + 10
+    assert written.settles_until(NOW + 10, 10) is None
+    assert written.settles_until(NOW + 3, 0) is None  # SETTLE_SECONDS=0: write at once
+    # Found as it should be (nothing written): the last write's window still counts, not this one.
+    found = written.activated(
+        task_uuid="t",
+        customer_uuid="c",
+        lead_id="l",
+        task_type="lead",
+        fields=NEW,
+        version="w",
+        now=NOW + 8,
+        written=False,
+    )
+    assert found.settles_until(NOW + 9, 10) == NOW + 10
+    assert found.settles_until(NOW + 11, 10) is None
+    # Only a mirrored task settles: a parked one is retried as it is.
+    parked = written.parked(
+        reason="r", now=NOW + 1, backoff_base=60, backoff_max=600, version=None, lead_id=None, task_type=None
+    )
+    assert parked.settles_until(NOW + 2, 10) is None
 
 
 def test_released_gives_the_lease_back_and_never_forgets_an_uncertain_post() -> None:

@@ -27,9 +27,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from tasksync.dal.queue import QueuedEvent
 from tasksync.errors import InvalidInput
 from tasksync.models.close import SNAPSHOT_ACTION
+from tasksync.models.queue import QueuedEvent
 
 # Every task event but a delete carries (or fetches) the whole task: the newest one is enough.
 _FOLDABLE = frozenset({"created", "updated", "completed", SNAPSHOT_ACTION})
@@ -43,13 +43,19 @@ class ParsedRecord:
     body: str
     queued: QueuedEvent | None = None
     rejection: str | None = None
+    # Where the record came from: its message group (one Close task) and its receipt handle.
+    group_id: str | None = None
+    receipt_handle: str = ""
 
     @classmethod
-    def parse(cls, message_id: str, body: str) -> ParsedRecord:
+    def parse(
+        cls, message_id: str, body: str, *, group_id: str | None = None, receipt_handle: str = ""
+    ) -> ParsedRecord:
         try:
-            return cls(message_id, body, queued=QueuedEvent.from_message_body(body))
+            queued, rejection = QueuedEvent.from_message_body(body), None
         except InvalidInput as exc:
-            return cls(message_id, body, rejection=str(exc))
+            queued, rejection = None, str(exc)
+        return cls(message_id, body, queued, rejection, group_id=group_id, receipt_handle=receipt_handle)
 
     @property
     def task_id(self) -> str | None:
@@ -100,10 +106,28 @@ class BatchPlan:
     @classmethod
     def from_lambda_records(cls, records: Iterable[Mapping[str, Any]]) -> BatchPlan:
         """Parse the records of an SQS event (Lambda's shape: ``messageId``, ``body``) once each."""
-        return cls(ParsedRecord.parse(str(r.get("messageId", "")), str(r.get("body", ""))) for r in records)
+        return cls(
+            ParsedRecord.parse(
+                str(r.get("messageId", "")),
+                str(r.get("body", "")),
+                group_id=(r.get("attributes") or {}).get("MessageGroupId") or None,
+                receipt_handle=str(r.get("receiptHandle", "")),
+            )
+            for r in records
+        )
 
     def run_of(self, message_id: str) -> Run | None:
         return self._runs.get(message_id)
+
+    def later_in_group(self, message_id: str) -> list[ParsedRecord]:
+        """The records of the batch after this one in its message group: a failure of this one
+        sends them back to the queue unhandled (tasksync.batch)."""
+        record = self.records.get(message_id)
+        if record is None or record.group_id is None:
+            return []
+        order = list(self.records)
+        later = order[order.index(message_id) + 1 :]
+        return [self.records[m] for m in later if self.records[m].group_id == record.group_id]
 
     def _close(self, members: list[ParsedRecord] | None) -> None:
         if not members or len(members) < 2:

@@ -191,6 +191,9 @@ class EngineSettings(ApiSettings):
     # Parked tasks are retried with capped exponential backoff: base * 2^(attempts-1), at most max.
     park_retry_base_seconds: int = Field(default=60, ge=1, alias="PARK_RETRY_BASE_SECONDS")
     park_retry_max_seconds: int = Field(default=6 * 3600, ge=1, alias="PARK_RETRY_MAX_SECONDS")
+    # A change to a task written to ChartMogul less than this long ago waits until then (once
+    # per queue message), so that a burst of edits goes out as one call; 0 writes at once.
+    settle_seconds: int = Field(default=10, ge=0, le=300, alias="SETTLE_SECONDS")
 
     def chartmogul_assignee_for(self, close_email: str | None) -> str | None:
         """The ChartMogul assignee to try first for a Close user's email (the assignee rule).
@@ -216,6 +219,10 @@ class WorkerSettings(EngineSettings):
     # A failed SQS record becomes visible again after a capped exponential backoff with jitter.
     retry_base_seconds: int = Field(default=5, ge=0, alias="RETRY_BASE_SECONDS")
     retry_max_seconds: int = Field(default=900, ge=0, le=43200, alias="RETRY_MAX_SECONDS")
+    # How many Close tasks (message groups) of one batch are applied at the same time; a task's
+    # own events stay in order. A worker mostly waits on ChartMogul, so one Lambda keeps several
+    # requests in flight; the shared ChartMogul schedule still bounds the account's rate.
+    parallel_tasks: int = Field(default=5, ge=1, le=10, alias="PARALLEL_TASKS")
 
 
 class ReconcilerSettings(ApiSettings):

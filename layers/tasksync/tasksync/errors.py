@@ -97,6 +97,16 @@ class LeaseHeld(TaskSyncError):
         super().__init__(f"task {close_task_id} is being created by another worker ({seconds_left:.0f}s left)")
 
 
+class Settling(TaskSyncError):
+    """The task was written to ChartMogul moments ago: this change waits until SETTLE_SECONDS
+    after that write, so that the rep's next edits go out with it in one call."""
+
+    def __init__(self, close_task_id: str, seconds_left: float) -> None:
+        self.close_task_id = close_task_id
+        self.seconds_left = seconds_left
+        super().__init__(f"task {close_task_id} was written {seconds_left:.0f}s short of its settle time ago")
+
+
 class SignatureKeysUnavailable(TaskSyncError):
     """The webhook signature keys could not be read (Secrets Manager failed, or the secret is
     not a JSON map)."""

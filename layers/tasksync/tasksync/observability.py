@@ -8,6 +8,7 @@ Metric names are the ones the template's alarms and dashboard read.
 
 from __future__ import annotations
 
+import threading
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger, Metrics
@@ -44,11 +45,18 @@ class PowertoolsOutcomeSink:
     def __init__(self, logger: Logger, metrics: Metrics) -> None:
         self.logger = logger
         self.metrics = metrics
+        # Powertools' metric set is a plain dict: the worker's threads (one per task of a batch)
+        # take turns adding to it, so that no count is lost.
+        self._metrics_lock = threading.Lock()
+
+    def _count(self, name: str, value: float = 1) -> None:
+        with self._metrics_lock:
+            self.metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
 
     def applied(self, result: ApplyResult, event_id: str) -> None:
-        self.metrics.add_metric(name=METRIC_BY_OUTCOME[result.outcome], unit=MetricUnit.Count, value=1)
-        self.metrics.add_metric(name="ChartMogulCalls", unit=MetricUnit.Count, value=result.chartmogul_calls)
-        self.metrics.add_metric(name="CloseCalls", unit=MetricUnit.Count, value=result.close_calls)
+        self._count(METRIC_BY_OUTCOME[result.outcome])
+        self._count("ChartMogulCalls", result.chartmogul_calls)
+        self._count("CloseCalls", result.close_calls)
         details: dict[str, Any] = {
             "event_id": event_id,
             "close_task": result.close_task_id,
@@ -68,14 +76,14 @@ class PowertoolsOutcomeSink:
     def replayed(self, result: ApplyResult, event_id: str) -> None:
         """A repeated delivery answered from the idempotency record: no API call was made now, so
         no call counts (they belong to the first delivery), and DEBUG: it is routine, not news."""
-        self.metrics.add_metric(name=DUPLICATE_METRIC, unit=MetricUnit.Count, value=1)
+        self._count(DUPLICATE_METRIC)
         self.logger.debug(
             "duplicate event skipped (already applied)",
             extra={"event_id": event_id, "close_task": result.close_task_id, "applied_as": result.outcome.value},
         )
 
     def retrying(self, event_id: str, error: Exception, visibility: int) -> None:
-        self.metrics.add_metric(name="Retried", unit=MetricUnit.Count, value=1)
+        self._count("Retried")
         self.logger.warning(
             "event will be retried",
             extra={
@@ -86,8 +94,13 @@ class PowertoolsOutcomeSink:
             },
         )
 
+    def settling(self, event_id: str, visibility: int) -> None:
+        """A change held back for the task's settle window: routine, so DEBUG."""
+        self._count("Settling")
+        self.logger.debug("change waits for the task to settle", extra={"event_id": event_id, "retry_in": visibility})
+
     def rejected(self, message_id: str, reason: str) -> None:
-        self.metrics.add_metric(name="Unreadable", unit=MetricUnit.Count, value=1)
+        self._count("Unreadable")
         self.logger.error("unreadable message moved to the DLQ", extra={"message_id": message_id, "reason": reason})
 
 

@@ -17,6 +17,7 @@ Here we decide, per record:
 from __future__ import annotations
 
 import json
+import math
 import random
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, replace
@@ -32,10 +33,10 @@ from aws_lambda_powertools.utilities.idempotency.serialization.custom_dict impor
 
 from tasksync.coalescing import BatchPlan, ParsedRecord, Run
 from tasksync.config import WorkerSettings
-from tasksync.dal.queue import QueuedEvent
-from tasksync.errors import ConcurrentUpdate, InvalidInput, LeaseHeld, RetryableApiError
+from tasksync.errors import ConcurrentUpdate, InvalidInput, LeaseHeld, RetryableApiError, Settling
 from tasksync.logic.results import ApplyResult, Outcome
 from tasksync.logic.sync import TaskSync
+from tasksync.models.queue import QueuedEvent
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
@@ -72,6 +73,8 @@ class OutcomeSink(Protocol):
     def replayed(self, result: ApplyResult, event_id: str) -> None: ...
 
     def retrying(self, event_id: str, error: Exception, visibility: int) -> None: ...
+
+    def settling(self, event_id: str, visibility: int) -> None: ...
 
     def rejected(self, message_id: str, reason: str) -> None: ...
 
@@ -145,9 +148,9 @@ class Worker:
         # The stored result is the ApplyResult, serialised here and nowhere else.
         serializer = CustomDictSerializer(to_dict=asdict, from_dict=_result_from_dict)
 
-        def apply_once(event: dict[str, Any], queued: QueuedEvent) -> ApplyResult:
+        def apply_once(event: dict[str, Any], queued: QueuedEvent, settle: bool = False) -> ApplyResult:
             # ``event`` (the raw message) only keys the record; the engine gets the parsed model.
-            return self.engine.apply(queued.event)
+            return self.engine.apply(queued.event, settle=settle)
 
         def fold_once(event: dict[str, Any], into: ApplyResult) -> ApplyResult:
             return into
@@ -189,11 +192,19 @@ class Worker:
             return RecordOutcome(None, None)
         queued = parsed.queued
         run = self._plan.run_of(record.message_id)
+        # A change may wait for the task's settle window on a message's first delivery only, so
+        # that it costs at most one of the message's deliveries (maxReceiveCount).
+        settle = receive_count <= 1
         try:
             if run is None:
-                result = self._apply_once(event=queued.raw_event, queued=queued)
+                result = self._apply_once(event=queued.raw_event, queued=queued, settle=settle)
             else:
-                result = self._apply_run(run, parsed)
+                result = self._apply_run(run, parsed, settle)
+        except Settling as exc:
+            visibility = max(1, math.ceil(exc.seconds_left))
+            self._delay(record, visibility)
+            self.sink.settling(queued.event.id, visibility)
+            raise
         except RETRYABLE as exc:
             visibility = backoff_seconds(
                 receive_count,
@@ -211,7 +222,7 @@ class Worker:
         (self.sink.replayed if replayed else self.sink.applied)(applied, queued.event.id)
         return RecordOutcome(queued.event.id, applied)
 
-    def _apply_run(self, run: Run, parsed: ParsedRecord) -> ApplyResult | Replayed:
+    def _apply_run(self, run: Run, parsed: ParsedRecord, settle: bool) -> ApplyResult | Replayed:
         """The run's representative is applied at the turn of its first record; every member
         then gets its own idempotency record: the representative's result, or ``coalesced``."""
         representative = run.representative
@@ -220,7 +231,7 @@ class Worker:
             rep = representative.queued
             if rep is None:  # pragma: no cover - a run holds parsed records only
                 raise InvalidInput("message.body", "a coalesced run holds an unreadable record")
-            applied = self._apply_once(event=rep.raw_event, queued=rep)
+            applied = self._apply_once(event=rep.raw_event, queued=rep, settle=settle)
             self._plan.applied[representative.message_id] = applied
         if parsed is representative:
             return applied
@@ -239,11 +250,27 @@ class Worker:
         return self._fold_once(event=queued.raw_event, into=folded)
 
     def _delay(self, record: SyncRecord, seconds: int) -> None:
+        """Make the record visible again in ``seconds``, and with it the rest of its task's
+        records in this batch: they go back unhandled, and would otherwise wait out the queue's
+        whole visibility timeout, behind the record they must follow."""
         if self.settings.queue_url is None:
             return
-        self.sqs.change_message_visibility(
-            QueueUrl=self.settings.queue_url, ReceiptHandle=record.receipt_handle, VisibilityTimeout=seconds
+        handles = [record.receipt_handle, *(r.receipt_handle for r in self._plan.later_in_group(record.message_id))]
+        if len(handles) == 1:
+            self.sqs.change_message_visibility(
+                QueueUrl=self.settings.queue_url, ReceiptHandle=record.receipt_handle, VisibilityTimeout=seconds
+            )
+            return
+        answer = self.sqs.change_message_visibility_batch(
+            QueueUrl=self.settings.queue_url,
+            Entries=[
+                {"Id": str(n), "ReceiptHandle": handle, "VisibilityTimeout": seconds}
+                for n, handle in enumerate(handles[:10])
+            ],
         )
+        for failed in answer.get("Failed") or []:
+            # Only late, not lost: the record comes back after the queue's visibility timeout.
+            self.sink.retrying(record.message_id, RuntimeError(f"visibility not changed: {failed}"), seconds)
 
     def _dead_letter(self, record: SyncRecord, reason: str) -> None:
         """Move a message the worker can never process to the DLQ, with the reason attached."""

@@ -68,6 +68,7 @@ def _to_item(link: TaskLink) -> dict[str, Any]:
         "attempts": link.attempts,
         "updated_at": int(link.updated_at * 1000),
         "written_back_at": int(link.written_back_at * 1000),
+        "pushed_at": int(link.pushed_at * 1000),
         "chartmogul_written_at": int(link.chartmogul_written_at * 1000),
         "sync_back_checked_at": int(link.sync_back_checked_at * 1000),
     }
@@ -122,6 +123,7 @@ def _from_item(item: dict[str, Any]) -> TaskLink:
         written_back_complete=plain.get("written_back_complete"),
         written_back_version=plain.get("written_back_version"),
         written_back_at=int(plain.get("written_back_at", 0)) / 1000,
+        pushed_at=int(plain.get("pushed_at", 0)) / 1000,
         chartmogul_written_at=int(plain.get("chartmogul_written_at", 0)) / 1000,
         sync_back_reported=plain.get("sync_back_reported"),
         sync_back_reported_key=plain.get("sync_back_reported_key"),

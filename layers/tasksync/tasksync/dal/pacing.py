@@ -268,12 +268,13 @@ class SharedPacer:
                 self._sleep(wait)
                 waited += wait
             # A sleep that overran the grace (a busy machine) would send too late: start over.
+            # Not a sign of holding more than we can use (the slot was wanted), so it does not
+            # hold back the next reservation: with several threads that would starve them all.
             if wait == 0 or round((self._clock() - slot) * _MICROS) <= self.grace:
                 return waited
             with self._lock:
                 self.dropped += 1
                 self.overran += 1
-                self._last_drop = self._now()
 
     def take(self, now: float, method: str = "-", path: str = "-") -> float:
         """Take the next slot held (reserving more when needed); return its time, no sleeping."""

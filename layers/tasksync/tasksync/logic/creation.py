@@ -32,7 +32,9 @@ class DesiredTask:
     def with_fields(self, fields: TaskFields) -> DesiredTask:
         return replace(self, fields=fields)
 
-    def activate(self, link: TaskLink, task_uuid: str, fields: TaskFields, now: float) -> TaskLink:
+    def activate(
+        self, link: TaskLink, task_uuid: str, fields: TaskFields, now: float, *, written: bool = True
+    ) -> TaskLink:
         """``link`` made ACTIVE on ``task_uuid``, holding ``fields`` for this version."""
         return link.activated(
             task_uuid=task_uuid,
@@ -42,6 +44,7 @@ class DesiredTask:
             fields=fields,
             version=self.version,
             now=now,
+            written=written,
         )
 
 

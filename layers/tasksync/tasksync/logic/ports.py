@@ -3,7 +3,8 @@ and sync-back) and the receiver need from the outside world.
 
 They depend only on these; `tasksync.dal` implements them over HTTP (Close, ChartMogul),
 DynamoDB and SQS, and tests/fakes in memory. Every API client counts the HTTP requests it
-makes in ``calls`` so that `apply` can report how many calls each event cost.
+makes in ``calls`` (per thread: a worker applies a batch's tasks on several threads) so that
+`apply` can report how many calls each event cost.
 
 Ports speak models: a client parses an answer once, at its edge, and reads upstream error
 bodies for the engine (AssigneeRejected, CustomerUnknown), so nothing here sees raw JSON.
@@ -60,7 +61,8 @@ class EventLog(Protocol):
 class CloseApi(CloseTasks, CloseWebhooks, Protocol):
     """Close as the engine reads it."""
 
-    calls: int
+    @property
+    def calls(self) -> int: ...
 
     def get_task(self, task_id: str) -> CloseTask:
         """Raises NotFound when Close answers 404."""
@@ -80,7 +82,8 @@ class CloseSource(CloseTasks, CloseWebhooks, EventLog, Protocol):
 class CloseTaskWriter(Protocol):
     """What the sync-back needs from Close: read a task, complete or reopen it."""
 
-    calls: int
+    @property
+    def calls(self) -> int: ...
 
     def get_task(self, task_id: str) -> CloseTask: ...
 
@@ -91,7 +94,8 @@ class CloseTaskWriter(Protocol):
 
 # ====================================================================== ChartMogul
 class ChartMogulApi(Protocol):
-    calls: int
+    @property
+    def calls(self) -> int: ...
 
     def create_task(self, *, customer_uuid: str, fields: TaskFields) -> ChartMogulTask:
         """POST /tasks. A timeout or 5xx raises OutcomeUnknown: the task may exist.

@@ -25,6 +25,7 @@ from tasksync.errors import (
     LeaseHeld,
     NotFound,
     PermanentApiError,
+    Settling,
 )
 from tasksync.logic.assignees import AssigneeResolver
 from tasksync.logic.completions import CompletionTimes, reopen_confirmed
@@ -62,11 +63,16 @@ class TaskSync:
         )
 
     # ================================================================== entry point
-    def apply(self, event: CloseEvent) -> ApplyResult:
-        """Apply one event; report what was done and how many calls each API took."""
+    def apply(self, event: CloseEvent, *, settle: bool = False) -> ApplyResult:
+        """Apply one event; report what was done and how many calls each API took.
+
+        ``settle``: a change to a task written to ChartMogul less than SETTLE_SECONDS ago raises
+        Settling instead of writing (the queue brings the event back then, with the task's
+        later edits behind it). The worker asks for it on a message's first delivery only.
+        """
         chartmogul_before, close_before = self.chartmogul.calls, self.close.calls
         try:
-            result = self._apply(event)
+            result = self._apply(event, settle)
         except (PermanentApiError, InvalidInput) as exc:
             # A permanent failure anywhere (Close says the lead is gone, an API key is refused,
             # an answer we cannot parse): park the task with the reason rather than retrying the
@@ -83,7 +89,7 @@ class TaskSync:
             close_calls=self.close.calls - close_before,
         )
 
-    def _apply(self, event: CloseEvent) -> ApplyResult:
+    def _apply(self, event: CloseEvent, settle: bool) -> ApplyResult:
         if event.is_completion_activity:
             return self.completions.apply(event)
         task_id = event.close_task_id
@@ -125,11 +131,18 @@ class TaskSync:
             )
         if task.type not in self.settings.task_types:
             return self.parking.ignored(task_id, link, f"task type {task.type!r} is not in TASK_TYPES")
-        return self._upsert(task, link, version, event_time)
+        return self._upsert(task, link, version, event_time, settle=settle)
 
     # ================================================================== create / update
     def _upsert(
-        self, task: CloseTask, link: TaskLink | None, version: str, event_time: datetime, *, gone: bool = False
+        self,
+        task: CloseTask,
+        link: TaskLink | None,
+        version: str,
+        event_time: datetime,
+        *,
+        gone: bool = False,
+        settle: bool = False,
     ) -> ApplyResult:
         """Make ChartMogul hold ``task``; ``gone`` says its ChartMogul task is known to be deleted."""
         now = self.clock()
@@ -174,16 +187,22 @@ class TaskSync:
             # ChartMogul cannot move a task to another customer (a lead merge or a task moved
             # to another lead): delete it and create it again under the new customer.
             return self._recreate(desired, link)
-        return self._update(desired, link)
+        return self._update(desired, link, settle=settle)
 
-    def _update(self, desired: DesiredTask, link: TaskLink, outcome: Outcome | None = None) -> ApplyResult:
+    def _update(
+        self, desired: DesiredTask, link: TaskLink, outcome: Outcome | None = None, *, settle: bool = False
+    ) -> ApplyResult:
         task_uuid = link.cm_task_uuid
         if task_uuid is None:
             return self._create(desired, link)
         changes = desired.fields.changes_from(link.fields)
         if not changes:
-            saved = self._save_active(link, task_uuid, desired, desired.fields)
+            saved = self._save_active(link, task_uuid, desired, desired.fields, written=False)
             return ApplyResult(outcome or Outcome.UNCHANGED, desired.task.id, saved.cm_task_uuid)
+        now = self.clock()
+        until = link.settles_until(now, self.settings.settle_seconds) if settle else None
+        if until is not None:
+            raise Settling(desired.task.id, until - now)
         fields = desired.fields
         try:
             try:
@@ -286,8 +305,10 @@ class TaskSync:
         saved = store_created(self.links, lease, desired, created, fields, release=release, now=self.clock())
         return ApplyResult(outcome, desired.task.id, saved.cm_task_uuid)
 
-    def _save_active(self, link: TaskLink, task_uuid: str, desired: DesiredTask, fields: TaskFields) -> TaskLink:
-        return self.links.save(link, desired.activate(link, task_uuid, fields, self.clock()))
+    def _save_active(
+        self, link: TaskLink, task_uuid: str, desired: DesiredTask, fields: TaskFields, *, written: bool = True
+    ) -> TaskLink:
+        return self.links.save(link, desired.activate(link, task_uuid, fields, self.clock(), written=written))
 
     @staticmethod
     def _check_lease(link: TaskLink | None, now: float) -> None:

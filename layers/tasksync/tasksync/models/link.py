@@ -71,6 +71,9 @@ class TaskLink:
     # retry included) retries the delete, and none may bring the task back.
     pending_delete: bool = False
     updated_at: float = 0.0
+    # When the sync last wrote this task to ChartMogul (our clock): a change soon after waits
+    # out the settle window (`settles_until`).
+    pushed_at: float = 0.0
     # Sync-back: the last completion state the reconciler wrote to Close for this task, the
     # Close `date_updated` that write produced, and when (our clock). A later pass reads the
     # ChartMogul task as agreeing with `fields`, so it never acts on its own write again.
@@ -111,6 +114,13 @@ class TaskLink:
         # anything older than it must not overtake it.
         floor = self.pending_version or self.version
         return floor is not None and version < floor
+
+    def settles_until(self, now: float, window: float) -> float | None:
+        """Until when a change to this mirrored task waits, or None to write it now: ``window``
+        seconds after the sync's last ChartMogul write."""
+        if self.state is not LinkState.ACTIVE or window <= 0 or self.pushed_at + window <= now:
+            return None
+        return self.pushed_at + window
 
     def completion_written_back(self, completed_at: str) -> bool:
         """Whether a Close completion at ``completed_at`` is the echo of the sync-back's own PUT.
@@ -207,8 +217,10 @@ class TaskLink:
         fields: TaskFields,
         version: str,
         now: float,
+        written: bool = True,
     ) -> TaskLink:
-        """ACTIVE: ChartMogul task ``task_uuid`` holds ``fields`` for Close ``version``."""
+        """ACTIVE: ChartMogul task ``task_uuid`` holds ``fields`` for Close ``version``
+        (``written``: the sync wrote them to ChartMogul just now, rather than found them there)."""
         return replace(
             self._settled(),
             state=LinkState.ACTIVE,
@@ -225,6 +237,7 @@ class TaskLink:
             attempts=0,
             pending_delete=False,
             updated_at=now,
+            pushed_at=now if written else self.pushed_at,
         )
 
     def released(self, *, maybe_created: bool) -> TaskLink:
