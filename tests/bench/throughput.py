@@ -72,6 +72,7 @@ def _summary(
         "reservations": sum(int(s.get("reservations", 0)) for s in stats),
         "handler_seconds": sum(float(s.get("handler_seconds", 0)) for s in stats),
         "polling_seconds": sum(float(s.get("polling_seconds", 0)) for s in stats),
+        "cpu_seconds": sum(float(s.get("cpu_seconds", 0)) for s in stats),
         "errors": [e for s in stats for e in s.get("errors", [])],
     }
 
@@ -121,7 +122,8 @@ def run(sqs_endpoint: str, endpoint: str, *, tasks: int) -> BenchResult:
         f" {REQUESTS_PER_SECOND}/s schedule: {s['calls']} ChartMogul requests in {s['elapsed']:.1f} s from the"
         f" first to the last ({s['rate']:.1f}/s), {s['limited']} answered 429; {s['writes']} limiter writes"
         f" ({s['writes_per_call']:.3f} per call), {s['dropped']} slots dropped unused; {s['handler_seconds']:.1f} s"
-        f" in the handler of {s['polling_seconds']:.1f} s polling."
+        f" in the handler of {s['polling_seconds']:.1f} s polling; the worker processes' own CPU"
+        f" {1000 * s['cpu_seconds'] / max(1, s['calls']):.1f} ms per task."
         + (f" Worker errors: {'; '.join(s['errors'][:3])}." if s["errors"] else "")
         for s in runs
     )

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 import boto3
 from botocore.config import Config
+from botocore.exceptions import ClientError
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -70,3 +72,20 @@ def forget_clients() -> None:
     """Drop every cached client (the next call builds new ones)."""
     with _clients_lock:
         _clients.clear()
+
+
+def refused(exc: ClientError) -> bool:
+    """Whether DynamoDB refused a conditional write because its condition did not hold."""
+    return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+
+
+def condition_held(write: Callable[[], object]) -> bool:
+    """Make one conditional DynamoDB write; False when its condition did not hold (any other
+    error propagates). A refusal is an answer here, not a failure: someone else got there first."""
+    try:
+        write()
+    except ClientError as exc:
+        if refused(exc):
+            return False
+        raise
+    return True

@@ -15,8 +15,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
-
+from tasksync.dal.aws import condition_held
 from tasksync.models._parsing import format_utc
 
 if TYPE_CHECKING:
@@ -60,8 +59,8 @@ class CheckpointStore:
         A naive ``to`` is taken as UTC, like every Close timestamp.
         """
         new = format_utc(to)
-        try:
-            self.client.put_item(
+        return condition_held(
+            lambda: self.client.put_item(
                 TableName=self.table_name,
                 Item={
                     "pk": {"S": checkpoint_pk(object_type, action)},
@@ -74,11 +73,7 @@ class CheckpointStore:
                 ExpressionAttributeNames={"#checkpoint": "checkpoint"},
                 ExpressionAttributeValues={":new": {"S": new}},
             )
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        )
 
     def record_run(self, summary: dict[str, Any], finished_at: datetime) -> None:
         """Keep what a run did for `tasksync status` (see `RunRecord`)."""
@@ -168,8 +163,8 @@ class RunLock:
 
     def acquire(self, owner: str, seconds: float) -> bool:
         now = self.clock()
-        try:
-            self.client.put_item(
+        return condition_held(
+            lambda: self.client.put_item(
                 TableName=self.table_name,
                 Item={
                     **self.key,
@@ -180,21 +175,15 @@ class RunLock:
                 ConditionExpression="attribute_not_exists(pk) OR lease_until < :now",
                 ExpressionAttributeValues={":now": {"N": f"{now:.3f}"}},
             )
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        )
 
     def release(self, owner: str) -> None:
-        try:
-            self.client.delete_item(
+        condition_held(
+            lambda: self.client.delete_item(
                 TableName=self.table_name,
                 Key=self.key,
                 ConditionExpression="#owner = :owner",
                 ExpressionAttributeNames={"#owner": "owner"},
                 ExpressionAttributeValues={":owner": {"S": owner}},
             )
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
-                raise
+        )

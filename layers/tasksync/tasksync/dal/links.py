@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
+from tasksync.dal.aws import condition_held, refused
 from tasksync.errors import ConcurrentUpdate
 from tasksync.models.chartmogul import TaskFields
 from tasksync.models.link import AppliedMarks, LinkState, TaskLink
@@ -223,7 +224,7 @@ class TaskLinkStore:
         try:
             self.client.put_item(TableName=self.table_name, Item=_to_item(written), **self._condition(previous))
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            if refused(exc):
                 raise ConcurrentUpdate(f"task link {link.close_task_id} changed underneath us") from None
             raise
         return written
@@ -291,8 +292,8 @@ class TaskLinkStore:
     def note_completion(self, close_task_id: str, completed_at: str, activity_date: str, expires_at: int) -> bool:
         """Record a completion time; an older activity never overwrites a newer one."""
         self.writes += 1
-        try:
-            self.client.put_item(
+        return condition_held(
+            lambda: self.client.put_item(
                 TableName=self.table_name,
                 Item={
                     "pk": {"S": f"completion#{close_task_id}"},
@@ -303,25 +304,19 @@ class TaskLinkStore:
                 ConditionExpression="attribute_not_exists(pk) OR activity_date <= :d",
                 ExpressionAttributeValues={":d": {"S": activity_date}},
             )
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        )
 
     def forget_completion(self, close_task_id: str, activity_date: str) -> None:
         """Drop the hint when its activity is deleted (task reopened), unless a newer one exists."""
         self.writes += 1
-        try:
-            self.client.delete_item(
+        condition_held(
+            lambda: self.client.delete_item(
                 TableName=self.table_name,
                 Key={"pk": {"S": f"completion#{close_task_id}"}},
                 ConditionExpression="attribute_not_exists(pk) OR activity_date <= :d",
                 ExpressionAttributeValues={":d": {"S": activity_date}},
             )
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
-                raise
+        )
 
     # ------------------------------------------------------------------ batch read (reconciler)
     def applied_marks(self, close_task_ids: list[str], completion_task_ids: list[str]) -> AppliedMarks:

@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from tasksync.dal.aws import refused
 from tasksync.errors import RateLimited
 
 if TYPE_CHECKING:
@@ -182,7 +183,7 @@ class DynamoDBSchedule:
                 self._found_busy = False
                 return Reservation(now, now + span)
             except ClientError as exc:
-                if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                if not refused(exc):
                     raise
                 # ALL_OLD hands back the item that failed the condition (botocore leaves it untyped).
                 item: dict[str, dict[str, str]] = exc.response.get("Item") or {}  # type: ignore[assignment]

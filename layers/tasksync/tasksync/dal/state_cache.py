@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
+from tasksync.dal.aws import condition_held
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -196,19 +196,15 @@ class StateCache:
         values["expires_at"] = {"N": str(expires_at)}
         with self._lock:
             self.writes += 1
-        try:
-            self.client.put_item(
+        return condition_held(
+            lambda: self.client.put_item(
                 TableName=self.table_name,
                 Item=values,
                 ConditionExpression=_WRITE_CONDITION,
                 ExpressionAttributeNames={"#expires_at": "expires_at", "#cached_at": "cached_at"},
                 ExpressionAttributeValues={":now": {"N": _number(now)}, ":cached_at": {"N": _number(cached_at)}},
             )
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        )
 
     def _put(self, pk: str, attribute: str, value: str, ttl_seconds: int) -> None:
         if ttl_seconds <= 0:

@@ -151,6 +151,10 @@ class TaskLink:
             self, lease_owner=None, lease_until=0.0, maybe_created=False, intended_fields=None, intended_customer=None
         )
 
+    def _resolved(self, now: float) -> TaskLink:
+        """Settled, and nothing left to retry: not parked, no delete pending (ACTIVE or DELETED)."""
+        return replace(self._settled(), parked_reason=None, retry_at=None, pending_delete=False, updated_at=now)
+
     def leased(
         self,
         *,
@@ -222,7 +226,7 @@ class TaskLink:
         """ACTIVE: ChartMogul task ``task_uuid`` holds ``fields`` for Close ``version``
         (``written``: the sync wrote them to ChartMogul just now, rather than found them there)."""
         return replace(
-            self._settled(),
+            self._resolved(now),
             state=LinkState.ACTIVE,
             cm_task_uuid=task_uuid,
             customer_uuid=customer_uuid,
@@ -232,11 +236,7 @@ class TaskLink:
             fingerprint=fields.fingerprint(),
             version=version,
             pending_version=None,
-            parked_reason=None,
-            retry_at=None,
             attempts=0,
-            pending_delete=False,
-            updated_at=now,
             pushed_at=now if written else self.pushed_at,
         )
 
@@ -307,15 +307,7 @@ class TaskLink:
 
     def tombstoned(self, now: float) -> TaskLink:
         """DELETED for good: no ChartMogul task, no lease, nothing pending."""
-        return replace(
-            self._settled(),
-            state=LinkState.DELETED,
-            cm_task_uuid=None,
-            parked_reason=None,
-            retry_at=None,
-            pending_delete=False,
-            updated_at=now,
-        )
+        return replace(self._resolved(now), state=LinkState.DELETED, cm_task_uuid=None)
 
     def completion_corrected(self, completed_at: str, now: float) -> TaskLink:
         """Still ACTIVE, with the completion time ChartMogul now holds."""
