@@ -16,6 +16,11 @@ DYNAMODB_LOCAL := .tools/dynamodb/DynamoDBLocal.jar
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 export PYTHONDONTWRITEBYTECODE := 1
+# Except for pytest: it keeps the test modules it rewrote (assertion rewriting) in __pycache__,
+# and without them compiles every one again on each run, a good share of a unit run's time.
+# __pycache__ is ignored by git, and no build takes .pyc files from the tree (`sam build`
+# copies only sources and compiles them itself).
+PYTEST := PYTHONDONTWRITEBYTECODE= $(BIN)/pytest
 
 JAVA_HINT := install Java 17 or newer (brew install openjdk@17, or apt-get install openjdk-17-jre-headless)
 NPM_HINT := install Node.js with npm (brew install node, or apt-get install npm)
@@ -95,13 +100,13 @@ typecheck: $(VENV)/.installed
 	for handler in functions/*/app.py; do $(BIN)/mypy --strict "$$handler" || exit 1; done
 
 unit: $(VENV)/.installed
-	$(BIN)/pytest -q tests/unit
+	$(PYTEST) -q tests/unit
 
 integration: $(VENV)/.installed $(DYNAMODB_LOCAL)
-	$(BIN)/pytest -q tests/integration
+	$(PYTEST) -q tests/integration
 
 e2e: $(VENV)/.installed $(DYNAMODB_LOCAL)
-	$(BIN)/pytest -q tests/e2e
+	$(PYTEST) -q tests/e2e
 
 sam-validate: $(SAM_VENV)/.installed
 	$(SAM_VENV)/bin/sam validate --lint
@@ -141,7 +146,7 @@ security: $(SECURITY_VENV)/.installed $(SAM_VENV)/.installed
 
 test: setup lint typecheck sam-validate security
 	@# The IAM coverage check (tests/iam) must compare a complete recording here, never skip.
-	TASKSYNC_IAM_COVERAGE=required $(BIN)/pytest -q -p no:cacheprovider tests
+	TASKSYNC_IAM_COVERAGE=required $(PYTEST) -q -p no:cacheprovider tests
 	$(MAKE) sam-build
 
 # FRESH=1: forget what the last run of this mode kept in .local/ (links, checkpoints, sandbox).
@@ -157,7 +162,7 @@ bench: setup
 	$(BIN)/python -m tests.bench
 
 chaos: setup
-	TASKSYNC_CHAOS=full $(BIN)/pytest -q -p no:cacheprovider tests/unit/test_receiver_hostile.py tests/e2e/test_chaos.py tests/e2e/test_load.py
+	TASKSYNC_CHAOS=full $(PYTEST) -q -p no:cacheprovider tests/unit/test_receiver_hostile.py tests/e2e/test_chaos.py tests/e2e/test_load.py
 
 clean:
 	rm -rf $(VENV) $(SAM_VENV) $(SECURITY_VENV) .tools .aws-sam .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -6,7 +6,10 @@ so one script drives either.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Protocol
+
+from hypothesis import strategies as st
 
 
 class RepActions(Protocol):
@@ -68,3 +71,29 @@ def perform(world: ScriptWorld, operation: str, task_id: str, step: int, unmatch
             close.reassign_task(task_id, None)
         case "move_unmatched" if unmatched_lead is not None:
             close.move_task(task_id, unmatched_lead)
+
+
+@dataclass(frozen=True)
+class Script:
+    """What the reps do in one example: ``task_count`` tasks, then these actions in order."""
+
+    task_count: int
+    actions: list[tuple[str, int]]  # (operation, task index)
+
+
+def scripts(operations: tuple[str, ...], *, max_tasks: int, max_steps: int) -> st.SearchStrategy[Script]:
+    # One integer per step (operation and task) is cheaper to draw than a tuple. Strategies
+    # are built once: one made inside the composite is looked up again on every draw.
+    task_counts = st.integers(min_value=1, max_value=max_tasks)
+    steps = {
+        count: st.lists(st.integers(0, len(operations) * count - 1), max_size=max_steps)
+        for count in range(1, max_tasks + 1)
+    }
+
+    @st.composite
+    def draw_script(draw: st.DrawFn) -> Script:
+        task_count = draw(task_counts)
+        codes = draw(steps[task_count])
+        return Script(task_count, [(operations[code % len(operations)], code // len(operations)) for code in codes])
+
+    return draw_script()

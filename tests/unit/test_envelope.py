@@ -68,27 +68,42 @@ field_values = json_values | timestamps | st.sampled_from(["task.lead", "activit
 ids = st.none() | st.text(max_size=12) | st.sampled_from(["task_1", "task with spaces", "x" * 200])
 
 
+# Built once: a strategy made inside the composite is looked up again on every draw.
+booleans = st.booleans()
+SAMPLE_INDEXES = st.sampled_from(range(len(SAMPLES)))
+# Which fields of each sample's event to replace or remove: its own, and some it may lack.
+EXTRA_FIELDS = {"object_id", "date_created", "date_updated", "changed_fields", "meta", "previous_data"}
+CHANGED_FIELDS = [
+    st.lists(st.sampled_from(sorted({*sample["event"], *EXTRA_FIELDS})), max_size=3, unique=True) for sample in SAMPLES
+]
+OBJECT_TYPES = st.sampled_from(["task.lead", "task.email", "activity.task_completed", "lead"])
+ACTIONS = st.sampled_from(["created", "updated", "completed", "deleted", "snapshot", "merged"])
+TASK_IDS = ids | json_values
+ONE_IN_10 = st.integers(0, 9)
+ONE_IN_20 = st.integers(0, 19)
+
+
 @st.composite
 def envelopes(draw: st.DrawFn) -> dict[str, Any]:
-    envelope: dict[str, Any] = json.loads(json.dumps(draw(st.sampled_from(SAMPLES))))
+    index = draw(SAMPLE_INDEXES)
+    envelope: dict[str, Any] = json.loads(json.dumps(SAMPLES[index]))
     event = envelope["event"]
-    names = sorted({*event, "object_id", "date_created", "date_updated", "changed_fields", "meta", "previous_data"})
-    for name in draw(st.lists(st.sampled_from(names), max_size=3, unique=True)):
-        if draw(st.booleans()):
+    for name in draw(CHANGED_FIELDS[index]):
+        if draw(booleans):
             event.pop(name, None)
         else:
             event[name] = draw(field_values)
-    if draw(st.booleans()):
-        event["object_type"] = draw(st.sampled_from(["task.lead", "task.email", "activity.task_completed", "lead"]))
-        event["action"] = draw(st.sampled_from(["created", "updated", "completed", "deleted", "snapshot", "merged"]))
+    if draw(booleans):
+        event["object_type"] = draw(OBJECT_TYPES)
+        event["action"] = draw(ACTIONS)
     for source in ("data", "previous_data"):
-        if isinstance(event.get(source), dict) and draw(st.booleans()):
-            event[source]["id" if draw(st.booleans()) else "task_id"] = draw(ids | json_values)
-    if draw(st.booleans()):
+        if isinstance(event.get(source), dict) and draw(booleans):
+            event[source]["id" if draw(booleans) else "task_id"] = draw(TASK_IDS)
+    if draw(booleans):
         event["object_id"] = draw(ids)
-    if draw(st.integers(0, 9)) == 0:
+    if draw(ONE_IN_10) == 0:
         envelope["subscription_id"] = draw(json_values)
-    if draw(st.integers(0, 19)) == 0:
+    if draw(ONE_IN_20) == 0:
         envelope["event"] = draw(json_values)
     return envelope
 

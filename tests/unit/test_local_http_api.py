@@ -13,20 +13,28 @@ import pytest
 from tasksync_dev.local.http_api import HttpApi
 
 
-@pytest.fixture
-def api() -> Iterator[tuple[HttpApi, list[dict[str, Any]]]]:
+@pytest.fixture(scope="module")
+def server() -> Iterator[tuple[HttpApi, list[dict[str, Any]]]]:
+    """One server for the module: stopping one waits out its poll interval (0.1 s)."""
     invoked: list[dict[str, Any]] = []
 
     def invoke(event: dict[str, Any]) -> dict[str, Any]:
         invoked.append(event)
         return {"statusCode": 202, "body": "{}"}
 
-    server = HttpApi(invoke, port=0, on_error=lambda error: None)
-    server.start("test-http-api")
+    api = HttpApi(invoke, port=0, on_error=lambda error: None)
+    api.start("test-http-api")
     try:
-        yield server, invoked
+        yield api, invoked
     finally:
-        server.stop()
+        api.stop()
+
+
+@pytest.fixture
+def api(server: tuple[HttpApi, list[dict[str, Any]]]) -> tuple[HttpApi, list[dict[str, Any]]]:
+    """The module's server, with no invocation recorded yet."""
+    server[1].clear()
+    return server
 
 
 def _post(port: int, length: bytes, body: bytes) -> bytes:

@@ -92,22 +92,32 @@ json_values = st.recursive(
 )
 
 
+# Built once: a strategy made inside a composite is looked up again on every draw.
+booleans = st.booleans()
+MUTATION_COUNTS = st.sampled_from([0, 0, 1, 2, 3])
+MUTATED_KEYS = [
+    st.lists(st.sampled_from(sorted(SAMPLE_ENVELOPE["event"])), min_size=count, max_size=count, unique=True)
+    for count in range(4)
+]
+SUBSCRIPTION_IDS = st.none() | st.integers() | st.text(max_size=30) | st.just(SUBSCRIPTION)
+EXTRA_KEYS = st.text(max_size=10)
+
+
 @st.composite
 def envelopes(draw: st.DrawFn) -> bytes:
     """Close-shaped JSON with some fields replaced, removed or added."""
     envelope = json.loads(json.dumps(SAMPLE_ENVELOPE))
     event = envelope["event"]
-    mutations = draw(st.sampled_from([0, 0, 1, 2, 3]))
-    for key in draw(st.lists(st.sampled_from(sorted(event)), min_size=mutations, max_size=mutations, unique=True)):
-        if draw(st.booleans()):
+    for key in draw(MUTATED_KEYS[draw(MUTATION_COUNTS)]):
+        if draw(booleans):
             del event[key]
         else:
             event[key] = draw(json_values)
     if one_in(draw, 5):
-        envelope["subscription_id"] = draw(st.none() | st.integers() | st.text(max_size=30) | st.just(SUBSCRIPTION))
+        envelope["subscription_id"] = draw(SUBSCRIPTION_IDS)
     if one_in(draw, 5):
-        envelope[draw(st.text(max_size=10))] = draw(json_values)
-    return json.dumps(envelope, ensure_ascii=draw(st.booleans())).encode()
+        envelope[draw(EXTRA_KEYS)] = draw(json_values)
+    return json.dumps(envelope, ensure_ascii=draw(booleans)).encode()
 
 
 # Repeated branches weight the draw: most cases must get past the signature to test what follows.
@@ -136,20 +146,31 @@ junk_headers = st.dictionaries(
 )
 
 
+ONE_IN = {n: st.sampled_from([False] * (n - 1) + [True]) for n in (5, 10, 20, 30)}
+
+
 def one_in(draw: st.DrawFn, n: int) -> bool:
     """True about once in ``n`` draws (st.integers favours its bounds, so it cannot weigh)."""
-    return draw(st.sampled_from([False] * (n - 1) + [True]))
+    return draw(ONE_IN[n])
+
+
+HOWS = st.sampled_from(
+    ["valid", "valid", "valid", "valid", "valid", "other-key", "garbage", "flipped", "missing", "upper"]
+)
+GARBAGE_SIGNATURES = st.text(max_size=80)
+SIGNATURE_HEADERS = st.sampled_from(["close-sig-hash", "Close-Sig-Hash"])
+TIMESTAMP_HEADERS = st.sampled_from(["close-sig-timestamp", "CLOSE-SIG-TIMESTAMP"])
+ODD_HEADERS = st.none() | st.just([("a", "b")])
+METHODS = st.sampled_from(["POST"] * 12 + ["GET", "post", ""])
+ODD_ENCODED_BODIES = st.text(max_size=50)
+ODD_BODIES = st.none() | st.integers() | st.just(["x"])
 
 
 @st.composite
 def deliveries(draw: st.DrawFn) -> Delivery:
     body = draw(bodies)
     timestamp = draw(timestamps)
-    how = draw(
-        st.sampled_from(
-            ["valid", "valid", "valid", "valid", "valid", "other-key", "garbage", "flipped", "missing", "upper"]
-        )
-    )
+    how = draw(HOWS)
     headers: dict[str, Any] = dict(draw(junk_headers))
     signature: str | None
     match how:
@@ -163,24 +184,24 @@ def deliveries(draw: st.DrawFn) -> Delivery:
             valid = sign(SANDBOX_KEY, timestamp, body) if timestamp.isascii() else "0" * 64
             signature = valid[:-1] + ("0" if valid[-1] != "0" else "1")
         case "garbage":
-            signature = draw(st.text(max_size=80))
+            signature = draw(GARBAGE_SIGNATURES)
         case _:
             signature = None
     if signature is not None:
-        headers[draw(st.sampled_from(["close-sig-hash", "Close-Sig-Hash"]))] = signature
-    if how != "missing" or draw(st.booleans()):
-        headers[draw(st.sampled_from(["close-sig-timestamp", "CLOSE-SIG-TIMESTAMP"]))] = timestamp
-    encoded = draw(st.booleans())
+        headers[draw(SIGNATURE_HEADERS)] = signature
+    if how != "missing" or draw(booleans):
+        headers[draw(TIMESTAMP_HEADERS)] = timestamp
+    encoded = draw(booleans)
     reencoded = False
     event: dict[str, Any] = {
         "version": "2.0",
         "routeKey": "POST /webhooks/close",
-        "headers": draw(st.none() | st.just([("a", "b")])) if one_in(draw, 20) else headers,
-        "requestContext": {"http": {"method": draw(st.sampled_from(["POST"] * 12 + ["GET", "post", ""]))}},
+        "headers": draw(ODD_HEADERS) if one_in(draw, 20) else headers,
+        "requestContext": {"http": {"method": draw(METHODS)}},
         "isBase64Encoded": encoded,
     }
     if encoded:
-        event["body"] = draw(st.text(max_size=50)) if one_in(draw, 10) else base64.b64encode(body).decode()
+        event["body"] = draw(ODD_ENCODED_BODIES) if one_in(draw, 10) else base64.b64encode(body).decode()
     else:
         try:
             event["body"] = body.decode("utf-8")
@@ -189,7 +210,7 @@ def deliveries(draw: st.DrawFn) -> Delivery:
             body = event["body"].encode("utf-8")
             reencoded = True
     if one_in(draw, 30):
-        event["body"] = draw(st.none() | st.integers() | st.just(["x"]))
+        event["body"] = draw(ODD_BODIES)
     well_formed = timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12
     fresh = well_formed and abs(NOW - int(timestamp)) <= 300
     decoded_as_signed = isinstance(event.get("body"), str) and (

@@ -98,7 +98,11 @@ def cloudformation_loader() -> Any:
     """
     import yaml  # type: ignore[import-untyped]  # noqa: PLC0415 - dev-only dependency, see the module doc
 
-    class CloudFormationLoader(yaml.SafeLoader):  # type: ignore[misc]
+    # libyaml's parser when PyYAML has it (its wheels do): the same documents, parsed about ten
+    # times faster, which the many template checks of the test suite feel.
+    safe_loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+    class CloudFormationLoader(safe_loader):  # type: ignore[misc,valid-type]
         pass
 
     def construct_short_tag(loader: Any, tag_suffix: str, node: Any) -> dict[str, Any]:
@@ -132,7 +136,7 @@ def load_template(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
             f"{path} not found: run from a tasksync checkout (the local runner reads template.yaml)"
         )
     with path.open(encoding="utf-8") as handle:
-        # What yaml.load does, with our SafeLoader subclass (no arbitrary objects), built directly.
+        # What yaml.load does, with our safe loader subclass (no arbitrary objects), built directly.
         loader = cloudformation_loader()(handle)
         try:
             loaded = loader.get_single_data()
