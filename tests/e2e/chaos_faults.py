@@ -113,7 +113,9 @@ class BatchKiller:
         return invocation
 
     def _die_mid_record(self, invoke: Invoke, event: dict[str, Any]) -> Any:
-        sys.settrace(die_after_chartmogul_creates)  # this thread only: the worker's
+        # This thread, and the threads the worker starts for the tasks of the batch (PARALLEL_TASKS).
+        sys.settrace(die_after_chartmogul_creates)
+        threading.settrace(die_after_chartmogul_creates)
         try:
             return invoke(event)
         except WorkerDied as died:
@@ -124,6 +126,7 @@ class BatchKiller:
             raise WorkerKilled(str(died)) from None
         finally:
             sys.settrace(None)
+            threading.settrace(None)  # type: ignore[arg-type]
 
 
 class FlakyWebhooks:
