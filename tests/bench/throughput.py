@@ -13,12 +13,14 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from tests.bench.queue_world import PARALLEL_TASKS, REQUESTS_PER_SECOND, queue_world, wait_until
+from tests.bench.queue_world import PARALLEL_TASKS, REQUESTS_PER_SECOND, QueueWorld, queue_world, wait_until
 from tests.bench.report import BenchResult, Measurement
 from tests.bench.world import backends
 from tests.integration.engine_harness import make_world
 
 LIMIT_PER_SECOND = 40.0
+# How many messages the backfill keeps queued (see `_feed`).
+QUEUED_AT_MOST = 500
 GOAL = {5: 0.92, 1: 0.90}
 MAX_LIMITER_WRITES_PER_CALL = 0.25
 
@@ -41,17 +43,34 @@ def _backfill(sqs_endpoint: str, endpoint: str, *, tasks: int, processes: int) -
             )
         created = [e for e in close.events[logged:] if e["action"] == "created"]
         with queue_world(sqs_endpoint, endpoint, parts, world) as queue:
-            queue.enqueue(created)
             expected = len(chartmogul.tasks) + len(created)
+            queue.enqueue(created[:QUEUED_AT_MOST])
             chartmogul.calls.clear()
             fleet = queue.start_workers(processes)
             try:
                 first = wait_until(lambda: len(chartmogul.calls) > 0, timeout=120)
+                _feed(queue, created[QUEUED_AT_MOST:])
                 last = wait_until(lambda: len(chartmogul.tasks) >= expected, timeout=20 + 4 * tasks / 30)
             finally:
                 stats = fleet.stop()
         calls = list(chartmogul.calls)
     return _summary(calls, last - first, stats, tasks=tasks, processes=processes)
+
+
+def _feed(queue: QueueWorld, events: list[dict[str, Any]]) -> None:
+    """Keep at most QUEUED_AT_MOST messages queued, topping up as the workers drain it.
+
+    moto's ReceiveMessage scans every queued message (a median 26 ms with 500 queued, 416 ms
+    with 5,000 on this machine), which SQS does not: with the whole backfill queued at once the
+    figure measured moto, not the workers. A backfill reaches the queue in pages anyway.
+    """
+    while events:
+        room = QUEUED_AT_MOST - queue.depth()
+        if room >= QUEUED_AT_MOST // 2:
+            queue.enqueue(events[:room])
+            events = events[room:]
+        else:
+            time.sleep(0.05)  # the workers drain at most 40 a second: look again shortly
 
 
 def _summary(
@@ -116,7 +135,8 @@ def run(sqs_endpoint: str, endpoint: str, *, tasks: int) -> BenchResult:
     )
     result.figures["limiter_writes_per_call"] = writes
     result.details = "\n\n".join(
-        f"{s['tasks']} tasks enqueued as the backfill does (one message group each), drained by"
+        f"{s['tasks']} tasks enqueued as the backfill does (one message group each, at most {QUEUED_AT_MOST}"
+        f" queued at a time), drained by"
         f" {s['processes']} worker process{'es' if s['processes'] > 1 else ''} ({PARALLEL_TASKS} tasks of a batch at"
         f" once) sharing the account's"
         f" {REQUESTS_PER_SECOND}/s schedule: {s['calls']} ChartMogul requests in {s['elapsed']:.1f} s from the"
