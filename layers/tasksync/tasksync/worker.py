@@ -137,7 +137,6 @@ class Worker:
         self.sink = sink
         self.rng = rng
         self._in_progress_seconds = 0.0  # until an invocation registers its context
-        self._settling = settings.settle_seconds > 0
         # One persistence layer per config (Powertools pitfall: configure() runs once).
         self.idempotency_config = IdempotencyConfig(
             event_key_jmespath=IDEMPOTENCY_EVENT_KEY,
@@ -149,10 +148,11 @@ class Worker:
         # The stored result is the ApplyResult, serialised here and nowhere else.
         serializer = CustomDictSerializer(to_dict=asdict, from_dict=_result_from_dict)
 
-        def apply_once(event: dict[str, Any], queued: QueuedEvent, settle: bool = False) -> ApplyResult:
+        def apply_once(
+            event: dict[str, Any], queued: QueuedEvent, settle: bool = False, current: bool = False
+        ) -> ApplyResult:
             # ``event`` (the raw message) only keys the record; the engine gets the parsed model.
-            # A message back from its settle wait applies the task as Close has it now.
-            return self.engine.apply(queued.event, settle=settle, current=not settle and self._settling)
+            return self.engine.apply(queued.event, settle=settle, current=current)
 
         def fold_once(event: dict[str, Any], into: ApplyResult) -> ApplyResult:
             return into
@@ -195,13 +195,15 @@ class Worker:
         queued = parsed.queued
         run = self._plan.run_of(record.message_id)
         # A change may wait for the task's settle window on a message's first delivery only, so
-        # that it costs at most one of the message's deliveries (maxReceiveCount).
-        settle = receive_count <= 1
+        # that it costs at most one of the message's deliveries (maxReceiveCount); a later
+        # delivery (back from that wait) applies the task as Close has it now.
+        first = receive_count <= 1
+        mode = {"settle": first, "current": not first and self.settings.settle_seconds > 0}
         try:
             if run is None:
-                result = self._apply_once(event=queued.raw_event, queued=queued, settle=settle)
+                result = self._apply_once(event=queued.raw_event, queued=queued, **mode)
             else:
-                result = self._apply_run(run, parsed, settle)
+                result = self._apply_run(run, parsed, mode)
         except Settling as exc:
             visibility = max(1, math.ceil(exc.seconds_left))
             self._delay(record, visibility)
@@ -224,7 +226,7 @@ class Worker:
         (self.sink.replayed if replayed else self.sink.applied)(applied, queued.event.id)
         return RecordOutcome(queued.event.id, applied)
 
-    def _apply_run(self, run: Run, parsed: ParsedRecord, settle: bool) -> ApplyResult | Replayed:
+    def _apply_run(self, run: Run, parsed: ParsedRecord, mode: dict[str, bool]) -> ApplyResult | Replayed:
         """The run's representative is applied at the turn of its first record; every member
         then gets its own idempotency record: the representative's result, or ``coalesced``."""
         representative = run.representative
@@ -233,7 +235,7 @@ class Worker:
             rep = representative.queued
             if rep is None:  # pragma: no cover - a run holds parsed records only
                 raise InvalidInput("message.body", "a coalesced run holds an unreadable record")
-            applied = self._apply_once(event=rep.raw_event, queued=rep, settle=settle)
+            applied = self._apply_once(event=rep.raw_event, queued=rep, **mode)
             self._plan.applied[representative.message_id] = applied
         if parsed is representative:
             return applied
@@ -258,11 +260,6 @@ class Worker:
         if self.settings.queue_url is None:
             return
         handles = [record.receipt_handle, *(r.receipt_handle for r in self._plan.later_in_group(record.message_id))]
-        if len(handles) == 1:
-            self.sqs.change_message_visibility(
-                QueueUrl=self.settings.queue_url, ReceiptHandle=record.receipt_handle, VisibilityTimeout=seconds
-            )
-            return
         answer = self.sqs.change_message_visibility_batch(
             QueueUrl=self.settings.queue_url,
             Entries=[
