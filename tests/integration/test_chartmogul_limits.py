@@ -11,7 +11,8 @@ import requests
 
 from tasksync.config import SyncSettings
 from tasksync.dal.chartmogul_api import ChartMogulClient
-from tasksync.dal.pacing import MemorySchedule, SharedPacer
+from tasksync.dal.pacing import SharedPacer
+from tasksync.dal.schedule import MemorySchedule
 from tasksync.errors import RateLimited, RetryableApiError
 from tasksync_dev.sandbox._server import FaultPlan
 from tasksync_dev.sandbox.chartmogul import ChartMogulSimulator
@@ -89,7 +90,36 @@ def test_a_429_holds_every_client_sharing_the_schedule_for_its_retry_after(
     slept.clear()
     now[0] += 0.3
     other.update_task(task.task_uuid, {"task_details": "changed again"})
-    assert sum(slept) == pytest.approx(0.7, abs=0.01)  # it waited out the rest of the Retry-After
+    # It waited out the rest of the Retry-After, up to the next reservation start (5 slots at 38/s).
+    assert 0.7 - 0.01 <= sum(slept) <= 0.7 + 5 / 38 + 0.01
+
+
+def test_a_request_whose_slot_aged_before_it_left_waits_for_a_new_slot(
+    make_chartmogul_sim: ChartMogulSimFactory, make_chartmogul_client: ChartMogulClientFactory
+) -> None:
+    """The transport confirms the slot right before the request leaves: a thread descheduled
+    between taking its slot and sending (here: 90 ms pass on the pacer's clock) sends on a
+    fresh slot, once."""
+    sim = make_chartmogul_sim()
+    customer = sim.seed_demo()["customers"]["ops@acme.example"]["uuid"]
+    now = [1_700_000_000.0]
+
+    def sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    pacer = SharedPacer(MemorySchedule(), 38.0, clock=lambda: now[0], sleep=sleep)
+    acquire = pacer.acquire
+
+    def descheduled_after(method: str = "-", path: str = "-") -> float:
+        waited = acquire(method, path)
+        now[0] += 0.09
+        return waited
+
+    pacer.acquire = descheduled_after  # type: ignore[method-assign]
+    client = make_chartmogul_client(sim, pacer=pacer)
+    client.create_task(customer_uuid=customer, fields=task_fields())
+    assert pacer.overran == 1
+    assert len(sim.live_tasks()) == 1
 
 
 def test_a_429_without_retry_after_still_classifies_as_rate_limited(

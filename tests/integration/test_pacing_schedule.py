@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tasksync.dal.pacing import DynamoDBSchedule, ScheduleFull
+from tasksync.dal.schedule import DynamoDBSchedule, ScheduleFull
 from tests.support.template import REPO_ROOT
 
 if TYPE_CHECKING:
@@ -44,6 +44,19 @@ def test_a_wrong_hint_costs_one_more_write_and_still_reserves_the_right_slots(st
     idle = schedule.reserve(SPAN, NOW + 5_000_000, NOW + 7_000_000, expected=NOW + 6_000_000)
     assert idle.start == NOW + 5_000_000
     assert schedule.writes == 5
+
+
+def test_a_process_alone_on_the_schedule_picks_the_right_write_every_time(state_tables: StateTables) -> None:
+    """Busy right after its own reservation, idle after a pause: with nobody else moving the
+    schedule, what the process last saw is exact, and no write is refused (a refused write
+    costs a write unit like any other)."""
+    schedule = DynamoDBSchedule(state_tables.client, state_tables.state)
+    seen, now = 0, NOW
+    gaps = [0, 10, 500_000, 10, 10, 500_000, 10, 500_000]
+    for gap in gaps:
+        now += gap
+        seen = schedule.reserve(SPAN, now, now + 2_000_000, expected=seen).next_slot
+    assert schedule.writes == len(gaps)
 
 
 def test_a_schedule_further_ahead_than_the_caller_waits_is_refused_untouched(state_tables: StateTables) -> None:

@@ -35,6 +35,14 @@ def test_worker_applies_the_sample_sqs_event(stack: Stack) -> None:
     assert stack.chartmogul.calls == []
 
 
+def test_each_batch_tells_the_chartmogul_pacer_that_work_resumes(stack: Stack) -> None:
+    """The pacer tells slots left unused between batches from over-holding by this signal."""
+    worker = load_handler("worker")
+    worker.lambda_handler(load_event("sqs-task-created.json"), lambda_context())
+    built = worker.get_worker()
+    assert built.batch_starts == built.engine.chartmogul.pacer.resume
+
+
 def test_worker_reports_partial_batch_failures_and_backs_off(stack: Stack) -> None:
     blocked = stack.close.create_task(lead_id=F1_LEAD, text="blocked", assigned_to=F1_USER, date="2025-03-01")
     free = stack.close.create_task(lead_id=F1_LEAD, text="free", assigned_to=F1_USER, date="2025-03-01")

@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from tasksync.dal.chartmogul_api import ChartMogulClient
-from tasksync.dal.pacing import MemorySchedule, SharedPacer
+from tasksync.dal.pacing import SharedPacer
+from tasksync.dal.schedule import MemorySchedule
 from tasksync.models.chartmogul import TaskFields
 from tasksync_dev.sandbox.chartmogul import ChartMogulSimulator
 

@@ -14,7 +14,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tasksync.dal.pacing import MemorySchedule, SharedPacer
+from tasksync.dal.pacing import SharedPacer
+from tasksync.dal.schedule import MemorySchedule
 from tasksync.errors import RateLimited
 
 
@@ -64,6 +65,27 @@ def test_no_second_ever_holds_more_slots_than_the_bound_whatever_the_processes_d
         clock.now += gap
         slots.append(pacers[who % processes].take(clock.now))
     assert most_in_one_second(slots) <= math.ceil(rate)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    processes=st.integers(min_value=1, max_value=5),
+    start=st.floats(min_value=0, max_value=1),
+    steps=st.lists(st.tuples(st.integers(0, 4), st.floats(min_value=0, max_value=1.5)), min_size=1, max_size=120),
+)
+def test_no_two_slots_ever_fall_on_one_position_even_after_the_schedule_went_idle(
+    processes: int, start: float, steps: list[tuple[int, float]]
+) -> None:
+    """Reservations made after an idle spell must not land a slot where a strided slot of an
+    earlier reservation still waits: two requests would leave at once."""
+    clock = FakeClock(1_700_000_000.0 + start)
+    schedule = MemorySchedule()
+    pacers = [pacer_on(schedule, clock, max_wait=1e6) for _ in range(processes)]
+    slots = []
+    for who, gap in steps:
+        clock.now += gap
+        slots.append(round(pacers[who % processes].take(clock.now) * 1_000_000))
+    assert len(slots) == len(set(slots))
 
 
 def test_one_busy_process_alone_uses_the_whole_budget() -> None:
@@ -123,7 +145,8 @@ def test_a_hold_after_a_429_stops_every_process_sharing_the_schedule() -> None:
     # Longer than max_wait (2 s): the queue takes the wait, for exactly as long as the hold.
     with pytest.raises(RateLimited) as caught:
         refused.take(clock.now)
-    assert caught.value.retry_after == pytest.approx(3.0, abs=1e-3)
+    # The hold ends on the next reservation start (the grid of 5 slots): never sooner.
+    assert 3.0 <= caught.value.retry_after <= 3.0 + 5 / 38 + 1e-3
     clock.now += 1.5
     assert refused.take(clock.now) >= until
     # The other process's slots from before the hold are stale by now; its next reservation waits.
@@ -138,6 +161,39 @@ def test_slots_a_frozen_process_kept_are_dropped_not_sent_in_a_burst() -> None:
     slots = [pacer.take(clock.now) for _ in range(5)]
     assert all(slot >= clock.now for slot in slots)
     assert pacer.dropped == 4
+
+
+def test_a_thread_descheduled_after_its_slot_takes_a_new_one_instead_of_sending_late() -> None:
+    clock = FakeClock()
+    pacer = pacer_on(MemorySchedule(), clock)
+    pacer.acquire()
+    clock.now += 0.001  # on time: the request leaves with its slot
+    assert pacer.confirm() == 0.0
+    assert pacer.overran == 0
+    pacer.acquire()
+    first = clock.now
+    clock.now += 0.09  # the thread got the CPU back 90 ms after its slot: past the grace
+    pacer.confirm()
+    assert pacer.overran == 1
+    assert clock.now > first + 0.09  # it waited for a fresh slot
+    assert pacer.confirm() == 0.0  # a slot is confirmed once: nothing is held any more
+
+
+def test_slots_left_unused_between_two_batches_do_not_hold_back_the_next_batch() -> None:
+    """Between two batches no thread takes a slot, and those that went stale then say there was
+    no work, not that the process holds more than it can use: after ``resume`` the next batch's
+    requests get new reservations at once instead of waiting for the few strided slots still
+    held (0.52 s for these ten when the gap's drops held reservations back)."""
+    clock = FakeClock()
+    pacer = pacer_on(MemorySchedule(), clock)
+    for _ in range(40):  # a busy batch: the process holds several reservations
+        pacer.acquire()
+    clock.now += 0.4  # the gap: some of the slots held go stale
+    pacer.resume()
+    start = clock.now
+    slots = [pacer.take(clock.now) for _ in range(10)]  # the next batch's threads ask at once
+    assert pacer.dropped > 0
+    assert max(slots) - start <= 10 / 38 + 0.03
 
 
 def test_concurrent_threads_never_share_a_slot() -> None:

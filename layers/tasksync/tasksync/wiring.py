@@ -162,10 +162,18 @@ def worker(environ: Mapping[str, str], *, sink: OutcomeSink) -> Worker:
     dynamodb = aws_client("dynamodb")
     close_key, chartmogul_key = close_api_key(settings, read_secret), chartmogul_api_key(settings, read_secret)
     keys = ApiKeys(close=close_key.value(), chartmogul=chartmogul_key.value())
-    services = build_services(settings, dynamodb=dynamodb, keys=keys)
+    pacer = shared_pacer(settings, dynamodb)
+    services = build_services(settings, dynamodb=dynamodb, keys=keys, pacer=pacer)
     _keyed(services.close, close_key)
     _keyed(services.chartmogul, chartmogul_key)
-    return Worker(settings=settings, engine=services.engine, sqs=aws_client("sqs"), dynamodb=dynamodb, sink=sink)
+    return Worker(
+        settings=settings,
+        engine=services.engine,
+        sqs=aws_client("sqs"),
+        dynamodb=dynamodb,
+        sink=sink,
+        batch_starts=pacer.resume,
+    )
 
 
 @dataclass(frozen=True)
@@ -185,7 +193,8 @@ class ScheduledReconciler:
 
 def shared_pacer(settings: ApiSettings, dynamodb: DynamoDBClient) -> Pacer:
     """One ChartMogul budget for the account: every worker and the reconciler share the schedule."""
-    from tasksync.dal.pacing import DynamoDBSchedule, SharedPacer
+    from tasksync.dal.pacing import SharedPacer
+    from tasksync.dal.schedule import DynamoDBSchedule
 
     return SharedPacer(DynamoDBSchedule(dynamodb, settings.state_table), settings.chartmogul_requests_per_second)
 

@@ -130,8 +130,11 @@ class Worker:
         dynamodb: DynamoDBClient,
         sink: OutcomeSink,
         rng: Callable[[], float] = random.random,
+        batch_starts: Callable[[], None] = lambda: None,
     ) -> None:
         self.settings = settings
+        # Told as each batch starts (the ChartMogul pacer: work resumes after the gap between batches).
+        self.batch_starts = batch_starts
         self.engine = engine
         self.sqs = sqs
         self.sink = sink
@@ -182,6 +185,7 @@ class Worker:
         """Call with the SQS event's ``Records`` before processing them: parses every message
         once and finds the records of one task that are applied as one."""
         self._plan = BatchPlan.from_lambda_records(records)
+        self.batch_starts()
         return self._plan
 
     def process_record(self, record: SyncRecord, receive_count: int) -> RecordOutcome:

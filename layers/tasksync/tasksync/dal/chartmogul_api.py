@@ -27,11 +27,13 @@ from email.utils import parsedate_to_datetime
 from typing import Any, Unpack
 
 import requests
+import requests.adapters
 
 from tasksync.config import ChartMogulApiSettings
 from tasksync.dal._http import HttpOptions, JsonApiClient
-from tasksync.dal.pacing import MemorySchedule, Pacer, SharedPacer
+from tasksync.dal.pacing import Pacer, SharedPacer
 from tasksync.dal.path_ids import uuid_id
+from tasksync.dal.schedule import MemorySchedule
 from tasksync.errors import (
     ApiError,
     AssigneeRejected,
@@ -48,6 +50,19 @@ from tasksync.models.chartmogul import ChartMogulCustomer, ChartMogulTask, TaskF
 MAX_PER_PAGE = 200
 
 
+class _OnTime(requests.adapters.HTTPAdapter):
+    """The transport's last step before a request leaves: the pacer confirms the slot is still
+    current (a thread descheduled after ``acquire`` takes a new one instead of sending late)."""
+
+    def __init__(self, pacer: Pacer) -> None:
+        super().__init__()
+        self._pacer = pacer
+
+    def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:
+        self._pacer.confirm(request.method or "-", request.path_url)
+        return super().send(request, *args, **kwargs)
+
+
 class ChartMogulClient(JsonApiClient):
     """Tasks and customers of one ChartMogul account."""
 
@@ -61,6 +76,8 @@ class ChartMogulClient(JsonApiClient):
     ) -> None:
         super().__init__(base_url=base_url, api_key=api_key, **options)
         self.pacer = pacer
+        if pacer is not None:
+            self.session.mount(self.base_url, _OnTime(pacer))
 
     @classmethod
     def from_settings(
