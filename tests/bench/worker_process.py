@@ -2,26 +2,79 @@
 
     python -m tests.bench.worker_process STATS_FILE
 
-The function's environment comes from the parent. The process polls the event queue the way
-Lambda's SQS event source does (`tasksync_dev.local.sqs_source`: batches of up to 10, delete
-what succeeded) and runs functions/worker/app.py's handler on each batch, one batch at a time,
-until SIGTERM. Then it writes what its ChartMogul pacer did to STATS_FILE as JSON.
+The function's environment comes from the parent. Once the worker is built it touches
+STATS_FILE with the suffix ``.ready``. A poller thread receives batches of up to 10 the way
+Lambda's SQS event source does (see `Poller`), and the main thread runs
+functions/worker/app.py's handler on each batch, one batch at a time, until SIGTERM; what
+succeeded is deleted as Lambda deletes it (`tasksync_dev.local.sqs_source`). Then it writes what
+its ChartMogul pacer did to STATS_FILE as JSON.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import queue
 import signal
 import sys
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import boto3
+from botocore.exceptions import BotoCoreError, ClientError
 
-from tasksync_dev.local.sqs_source import SqsEventSource
+from tasksync_dev.local.sqs_source import BATCH_SIZE, delete_succeeded, sqs_lambda_event
 from tests.support.handlers import lambda_context, load_handler
+
+
+class Poller:
+    """Lambda's SQS poller for one execution environment.
+
+    Lambda's pollers are not the function: they long-poll the queue on their own and invoke
+    the function with the next batch as soon as it is free, and delete what succeeded after the
+    invocation. So this one receives the next batch while the handler runs (one batch ahead;
+    the FIFO queue keeps the groups of the batch in hand from being received again), and the
+    deletes go on a thread of their own. Polling first and then invoking, one after the other,
+    would put a receive and a delete (about 50 ms on moto) between every two batches, time in
+    which the worker's ChartMogul slots go unused and which Lambda does not spend.
+    """
+
+    def __init__(self, sqs_client: Any, queue_url: str, region: str, errors: list[str]) -> None:
+        self.sqs = sqs_client
+        self.batches: queue.Queue[list[Any]] = queue.Queue(maxsize=1)
+        self._receiver = boto3.client("sqs", endpoint_url=os.environ["AWS_ENDPOINT_URL_SQS"], region_name=region)
+        self._queue_url = queue_url
+        self._errors = errors
+        self.queue_arn = sqs_client.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+
+    def start(self, stopping: list[bool]) -> None:
+        threading.Thread(target=self._receive, args=(stopping,), name="poller", daemon=True).start()
+
+    def _receive(self, stopping: list[bool]) -> None:
+        while not stopping:
+            try:
+                answer = self._receiver.receive_message(
+                    QueueUrl=self._queue_url,
+                    MaxNumberOfMessages=BATCH_SIZE,
+                    WaitTimeSeconds=1,
+                    MessageSystemAttributeNames=["All"],
+                    MessageAttributeNames=["All"],
+                )
+            except (BotoCoreError, ClientError) as exc:
+                self._errors.append(f"poll: {exc!r}")
+                continue
+            messages = list(answer.get("Messages") or [])
+            while messages and not stopping:
+                try:
+                    self.batches.put(messages, timeout=0.2)
+                    break
+                except queue.Full:
+                    continue
 
 
 def main(argv: list[str]) -> int:
@@ -42,14 +95,6 @@ def main(argv: list[str]) -> int:
         finally:
             in_handler[0] += time.perf_counter() - started
 
-    source = SqsEventSource(
-        sqs=sqs,
-        queue_url=os.environ["QUEUE_URL"],
-        invoke=invoke,
-        region=region,
-        on_batch_error=lambda exc, size: errors.append(f"batch of {size}: {exc!r}"),
-        on_poll_error=lambda exc: errors.append(f"poll: {exc!r}"),
-    )
     pacer = handler.get_worker().engine.chartmogul.pacer
     if os.environ.get("BENCH_PACER_GRACE"):  # design experiments only (docs/performance.md)
         pacer.grace = round(float(os.environ["BENCH_PACER_GRACE"]) * 1_000_000)
@@ -59,25 +104,40 @@ def main(argv: list[str]) -> int:
 
         profile = cProfile.Profile()
         profile.enable()
-    records = 0
-    polling = 0.0  # from the first batch on: the handler's time plus the poller's receives and deletes
-    while not stopping:
-        started = time.perf_counter()
-        received = source.poll_once()
-        if received or records:
-            polling += time.perf_counter() - started
-        records += received
+    poller = Poller(sqs, os.environ["QUEUE_URL"], region, errors)
+    stats_file.with_suffix(".ready").touch()  # built: the parent may start the clock
+    poller.start(stopping)
+    records = batches = 0
+    polling = 0.0  # from the first batch on: the time of the whole loop, waits for a batch included
+    started = 0.0
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="delete") as deletes:
+        while not stopping:
+            try:
+                messages = poller.batches.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            started = started or time.perf_counter()
+            batches += 1
+            records += len(messages)
+            try:
+                response = invoke(sqs_lambda_event(messages, poller.queue_arn, region))
+            except Exception as exc:  # Lambda: a failed invocation returns the whole batch to the queue
+                errors.append(f"batch of {len(messages)}: {exc!r}")
+                continue
+            deletes.submit(delete_succeeded, poller.sqs, os.environ["QUEUE_URL"], messages, response)
+            polling = time.perf_counter() - started
     if profile is not None:
         profile.disable()
         profile.dump_stats(os.environ["BENCH_PROFILE"])
     stats = {
         "records": records,
-        "batches": source.batches,
+        "batches": batches,
         "schedule_writes": pacer.schedule.writes,
         "reservations": pacer.reservations,
         "slots_used": pacer.used,
         "slots_dropped": pacer.dropped,
         "sleeps_overran": pacer.overran,
+        "slot_wait_seconds": round(pacer.slept, 3),
         "handler_seconds": round(in_handler[0], 3),
         "polling_seconds": round(polling, 3),
         # The process's own CPU (all its threads): what one execution environment needs per event.

@@ -80,6 +80,7 @@ class RecordedCall:
     body: Any
     status: int | None  # None when the response was deliberately lost
     fault: str | None
+    at: float = field(default_factory=time.monotonic)  # when it was answered (benchmarks time rates by it)
 
 
 class RateWindow:
