@@ -11,7 +11,8 @@ each batch. The worker's coalescing depends on that grouping, so the benchmarks'
 queue's visible messages group by group (groups in order of their oldest message, each group's
 messages in order), and serialises ReceiveMessage: moto's threaded server otherwise lets two
 concurrent receives hand out the same group (even the same message), which SQS never does, and
-a lost copy then sits out the queue's whole visibility timeout. Everything else is moto's own
+a lost copy then sits out the queue's whole visibility timeout. Sends and deletes take turns
+too (see below). Everything else is moto's own
 `tasksync_dev.local.moto_server`.
 """
 
@@ -54,6 +55,20 @@ def _group_fifo_messages() -> None:
             return receive(backend, *args, **kwargs)
 
     models.SQSBackend.receive_message = receive_message
+
+    # moto deletes a message by rebuilding the queue's list from a copy, without a lock: a
+    # message sent meanwhile is appended to the old list and lost (three of a 5,000-task
+    # backfill were, with the workers deleting while the bench topped the queue up). SQS loses
+    # nothing, so sends and deletes take turns here.
+    one_change = threading.Lock()
+    for name in ("add_message", "delete_message"):
+        plain_change = getattr(models.Queue, name)
+
+        def changed(queue: Any, *args: Any, _plain: Any = plain_change, **kwargs: Any) -> Any:
+            with one_change:
+                return _plain(queue, *args, **kwargs)
+
+        setattr(models.Queue, name, changed)
 
 
 if __name__ == "__main__":
