@@ -144,16 +144,11 @@ class JsonApiClient:
         happened); on reads they raise RetryableApiError.
         """
         method, path = call.method, call.path
-        url = f"{self.base_url}{safe_path(path)}"
-        # Built before the hook: a paced request then leaves as soon as its slot allows, with
-        # no encoding between the two (a thread with work left to do may not get the CPU back
-        # in time for its slot).
-        prepared = self.session.prepare_request(requests.Request(method, url, params=call.params, json=call.json_body))
-        send_options = self.session.merge_environment_settings(prepared.url, {}, None, None, None)
         self.before_send(method, path)
         self._counts.calls = self.calls + 1
+        url = f"{self.base_url}{safe_path(path)}"
         try:
-            response = self.session.send(prepared, timeout=self.timeout, **send_options)
+            response = self.session.request(method, url, params=call.params, json=call.json_body, timeout=self.timeout)
         except requests.exceptions.ConnectTimeout:
             # Nothing reached the server: safe to retry even a POST.
             raise RetryableApiError(self.api_name, method, path, None, message="connect timeout") from None
