@@ -26,7 +26,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from tasksync_dev.local.sqs_source import BATCH_SIZE, delete_succeeded, sqs_lambda_event
+from tasksync_dev.local.sqs_source import delete_succeeded, queue_arn, receive_batch, sqs_lambda_event
 from tests.support.handlers import lambda_context, load_handler
 
 
@@ -48,9 +48,7 @@ class Poller:
         self._receiver = boto3.client("sqs", endpoint_url=os.environ["AWS_ENDPOINT_URL_SQS"], region_name=region)
         self._queue_url = queue_url
         self._errors = errors
-        self.queue_arn = sqs_client.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
-            "QueueArn"
-        ]
+        self.queue_arn = queue_arn(sqs_client, queue_url)
 
     def start(self, stopping: list[bool]) -> None:
         threading.Thread(target=self._receive, args=(stopping,), name="poller", daemon=True).start()
@@ -58,17 +56,10 @@ class Poller:
     def _receive(self, stopping: list[bool]) -> None:
         while not stopping:
             try:
-                answer = self._receiver.receive_message(
-                    QueueUrl=self._queue_url,
-                    MaxNumberOfMessages=BATCH_SIZE,
-                    WaitTimeSeconds=1,
-                    MessageSystemAttributeNames=["All"],
-                    MessageAttributeNames=["All"],
-                )
+                messages = receive_batch(self._receiver, self._queue_url)
             except (BotoCoreError, ClientError) as exc:
                 self._errors.append(f"poll: {exc!r}")
                 continue
-            messages = list(answer.get("Messages") or [])
             while messages and not stopping:
                 try:
                     self.batches.put(messages, timeout=0.2)

@@ -98,6 +98,23 @@ def delete_succeeded(sqs: SQSClient, queue_url: str, messages: list[MessageTypeD
         sqs.delete_message_batch(QueueUrl=queue_url, Entries=done)
 
 
+def receive_batch(sqs: SQSClient, queue_url: str, wait_seconds: int = WAIT_SECONDS) -> list[MessageTypeDef]:
+    """One ReceiveMessage as Lambda's poller makes it: up to a batch, with every attribute."""
+    answer = sqs.receive_message(
+        QueueUrl=queue_url,
+        MaxNumberOfMessages=BATCH_SIZE,
+        WaitTimeSeconds=wait_seconds,
+        MessageSystemAttributeNames=["All"],
+        MessageAttributeNames=["All"],
+    )
+    return list(answer.get("Messages") or [])
+
+
+def queue_arn(sqs: SQSClient, queue_url: str) -> str:
+    """The ARN Lambda puts in each record's ``eventSourceARN``."""
+    return sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+
+
 def invoke_batch(
     *, sqs: SQSClient, queue_url: str, queue_arn: str, region: str, messages: list[MessageTypeDef], invoke: Invoke
 ) -> Any:
@@ -153,14 +170,7 @@ class SqsEventSource(BackgroundLoop):
 
     def poll_once(self) -> int:
         """One ReceiveMessage and, if it returned messages, one invocation. Returns the batch size."""
-        answer = self._sqs.receive_message(
-            QueueUrl=self._queue_url,
-            MaxNumberOfMessages=BATCH_SIZE,
-            WaitTimeSeconds=WAIT_SECONDS,
-            MessageSystemAttributeNames=["All"],
-            MessageAttributeNames=["All"],
-        )
-        messages = list(answer.get("Messages") or [])
+        messages = receive_batch(self._sqs, self._queue_url)
         if not messages:
             return 0
         self._busy.set()
@@ -173,9 +183,7 @@ class SqsEventSource(BackgroundLoop):
 
     def _process(self, messages: list[MessageTypeDef]) -> None:
         if not self._queue_arn:
-            self._queue_arn = self._sqs.get_queue_attributes(QueueUrl=self._queue_url, AttributeNames=["QueueArn"])[
-                "Attributes"
-            ]["QueueArn"]
+            self._queue_arn = queue_arn(self._sqs, self._queue_url)
         try:
             response = self._invoke(sqs_lambda_event(messages, self._queue_arn, self._region))
         except Exception as exc:  # Lambda: a failed invocation returns the whole batch to the queue
