@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -17,6 +17,7 @@ from tasksync.dal.aws import refused
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import UpdateItemOutputTypeDef
 
 SCHEDULE_KEY = "pacing#chartmogul"
 
@@ -107,30 +108,20 @@ class DynamoDBSchedule:
             self.writes += 1
             try:
                 if busy:
-                    answer = self._client.update_item(
-                        TableName=self._table,
-                        Key={"pk": {"S": self._key}},
-                        UpdateExpression="SET #n = #n + :span",
-                        ConditionExpression="#n >= :since AND #n <= :latest",
-                        ExpressionAttributeNames={"#n": self.ATTRIBUTE},
-                        ExpressionAttributeValues={
-                            ":span": {"N": str(span)},
-                            ":since": {"N": str(since)},
-                            ":latest": {"N": str(latest)},
-                        },
+                    answer = self._update(
+                        "SET #n = #n + :span",
+                        "#n >= :since AND #n <= :latest",
+                        {":span": span, ":since": since, ":latest": latest},
                         ReturnValues="UPDATED_NEW",
                         ReturnValuesOnConditionCheckFailure="ALL_OLD",
                     )
                     after = int(answer["Attributes"][self.ATTRIBUTE]["N"])
                     self._shared = after - span != expected
                     return Reservation(after - span, after)
-                self._client.update_item(
-                    TableName=self._table,
-                    Key={"pk": {"S": self._key}},
-                    UpdateExpression="SET #n = :after",
-                    ConditionExpression="attribute_not_exists(#n) OR #n < :since",
-                    ExpressionAttributeNames={"#n": self.ATTRIBUTE},
-                    ExpressionAttributeValues={":after": {"N": str(now + span)}, ":since": {"N": str(since)}},
+                self._update(
+                    "SET #n = :after",
+                    "attribute_not_exists(#n) OR #n < :since",
+                    {":after": now + span, ":since": since},
                     ReturnValuesOnConditionCheckFailure="ALL_OLD",
                 )
                 self._shared = False
@@ -151,11 +142,16 @@ class DynamoDBSchedule:
         # Refused: a later hold is already in place. Failed: the hold is advice, and this
         # process's queue backoff still honours the Retry-After.
         with contextlib.suppress(ClientError, BotoCoreError):
-            self._client.update_item(
-                TableName=self._table,
-                Key={"pk": {"S": self._key}},
-                UpdateExpression="SET #n = :until",
-                ConditionExpression="attribute_not_exists(#n) OR #n < :until",
-                ExpressionAttributeNames={"#n": self.ATTRIBUTE},
-                ExpressionAttributeValues={":until": {"N": str(until)}},
-            )
+            self._update("SET #n = :until", "attribute_not_exists(#n) OR #n < :until", {":until": until})
+
+    def _update(self, update: str, condition: str, values: dict[str, int], **returns: Any) -> UpdateItemOutputTypeDef:
+        """One conditional UpdateItem of the schedule's item; ``values`` are the µs numbers."""
+        return self._client.update_item(
+            TableName=self._table,
+            Key={"pk": {"S": self._key}},
+            UpdateExpression=update,
+            ConditionExpression=condition,
+            ExpressionAttributeNames={"#n": self.ATTRIBUTE},
+            ExpressionAttributeValues={name: {"N": str(value)} for name, value in values.items()},
+            **returns,
+        )
