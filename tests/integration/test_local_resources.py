@@ -6,13 +6,17 @@ Against the real engines: DynamoDB Local for tables, the moto server for SQS and
 from __future__ import annotations
 
 import json
+import threading
 import time
 import uuid
 from typing import TYPE_CHECKING
 
+import boto3
 import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
 
-from tests.support.aws import Queues, Secrets
+from tests.support.aws import REGION, Queues, Secrets
 from tests.support.dynamodb import StateTables
 from tests.support.template import create_secrets, queue_definitions, table_definitions
 
@@ -122,3 +126,76 @@ def test_secrets_from_template_use_given_values_else_a_random_one(secrets: Secre
 def test_create_secrets_refuses_a_logical_id_the_template_lacks(secrets_client: SecretsManagerClient) -> None:
     with pytest.raises(ValueError, match="NoSuchSecret"):
         create_secrets(secrets_client, f"t{uuid.uuid4().hex[:8]}", {"NoSuchSecret": "x"})
+
+
+def test_the_moto_server_loses_no_delivery_when_receives_deletes_and_visibility_changes_overlap(
+    queues: Queues, moto_server: str
+) -> None:
+    # moto's SQS models take no lock. A delete rebuilt the queue's list from a copy, and a message
+    # sent meanwhile was lost; a receive that read the set of in-flight messages while a delete
+    # or a visibility change edited it failed with a 500 after marking messages received, which
+    # then sat out their whole visibility timeout, their group's later messages behind them. SQS
+    # loses no delivery, so the local moto serialises those changes.
+    client = boto3.client(
+        "sqs", endpoint_url=moto_server, region_name=REGION, config=Config(retries={"max_attempts": 1})
+    )
+    url = queues.events_url
+    groups, per_group = 60, 6
+    bodies = [f"{g}:{n}" for n in range(per_group) for g in range(groups)]  # groups interleaved
+
+    def send(chunk: list[str]) -> None:
+        client.send_message_batch(
+            QueueUrl=url,
+            Entries=[
+                {"Id": str(i), "MessageBody": b, "MessageGroupId": b.split(":")[0], "MessageDeduplicationId": b}
+                for i, b in enumerate(chunk)
+            ],
+        )
+
+    def send_all(chunks: list[list[str]]) -> None:
+        for chunk in chunks:
+            try:
+                send(chunk)
+            except ClientError as exc:
+                errors.append(repr(exc))
+
+    chunks = [bodies[start : start + 10] for start in range(0, len(bodies), 10)]
+    half = len(chunks) // 2
+    errors: list[str] = []
+    send_all(chunks[:half])  # the rest is sent while the consumers delete
+    handled: dict[str, list[str]] = {str(g): [] for g in range(groups)}
+    put_back: set[str] = set()
+    lock = threading.Lock()
+    deadline = time.monotonic() + 20  # a lost delivery stays hidden for 30 s
+
+    def consume() -> None:
+        while time.monotonic() < deadline and sum(map(len, handled.values())) < len(bodies):
+            try:
+                answer = client.receive_message(
+                    QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1, VisibilityTimeout=30
+                )
+                returned: set[str] = set()  # groups put back: their later messages in this batch follow
+                for message in answer.get("Messages", []):
+                    body, handle = message["Body"], message["ReceiptHandle"]
+                    group = body.split(":")[0]
+                    with lock:
+                        again = group in returned or (body not in put_back and len(put_back) < len(bodies) // 2)
+                        put_back.add(body)
+                    if again:  # the first delivery of half the messages goes back at once
+                        returned.add(group)
+                        client.change_message_visibility(QueueUrl=url, ReceiptHandle=handle, VisibilityTimeout=0)
+                        continue
+                    client.delete_message(QueueUrl=url, ReceiptHandle=handle)
+                    with lock:
+                        handled[group].append(body)
+            except ClientError as exc:
+                errors.append(repr(exc))
+
+    threads = [threading.Thread(target=consume) for _ in range(6)]
+    threads.append(threading.Thread(target=send_all, args=(chunks[half:],)))
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert handled == {str(g): [f"{g}:{n}" for n in range(per_group)] for g in range(groups)}
