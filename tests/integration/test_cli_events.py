@@ -125,6 +125,9 @@ class RecordingSink:
     def rejected(self, message_id: str, reason: str) -> None:
         raise AssertionError(f"{message_id} rejected: {reason}")
 
+    def failed(self, event_id: str, error: Exception) -> None:
+        raise AssertionError(f"{event_id} failed unexpectedly: {error!r}")
+
 
 @dataclass(frozen=True)
 class QueueRecord:

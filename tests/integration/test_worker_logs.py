@@ -59,3 +59,24 @@ def test_an_ignored_event_is_logged_as_ignored(stack: Stack, caplog: pytest.LogC
     assert worker.lambda_handler(event, FakeLambdaContext()) == {"batchItemFailures": []}
     lines = _records(caplog)
     assert [(r["message"], r["action"]) for r in lines] == [("event ignored", "ignored")]
+
+
+def test_a_record_that_fails_unexpectedly_is_logged_as_an_error_with_its_event(
+    stack: Stack, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Not a retry the worker planned (no backoff, no settle wait): the record goes back after the
+    # queue's visibility timeout and at last to the DLQ, so the log must say why, at once.
+    worker = load_handler("worker")
+    engine = worker.get_worker().engine
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("a defect nobody foresaw")
+
+    monkeypatch.setattr(engine, "apply", broken)
+    event = load_event("sqs-task-created.json")
+    answer = worker.lambda_handler(event, FakeLambdaContext())
+    assert answer == {"batchItemFailures": [{"itemIdentifier": event["Records"][0]["messageId"]}]}
+    lines = _records(caplog)
+    assert [(r["level"], r["message"], r["error_type"]) for r in lines] == [("ERROR", "event failed", "RuntimeError")]
+    assert lines[0]["exc_info"] is not None
+    assert "a defect nobody foresaw" in lines[0]["error"]

@@ -99,6 +99,13 @@ class PowertoolsOutcomeSink:
         self._count("Settling")
         self.logger.debug("change waits for the task to settle", extra={"event_id": event_id, "retry_in": visibility})
 
+    def failed(self, event_id: str, error: Exception) -> None:
+        """A failure nothing planned for (a defect, an answer no rule covers): ERROR, with the trace."""
+        self._count("Failed")
+        self.logger.exception(
+            "event failed", extra={"event_id": event_id, "error": str(error), "error_type": type(error).__name__}
+        )
+
     def rejected(self, message_id: str, reason: str) -> None:
         self._count("Unreadable")
         self.logger.error("unreadable message moved to the DLQ", extra={"message_id": message_id, "reason": reason})

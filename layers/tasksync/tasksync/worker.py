@@ -78,6 +78,8 @@ class OutcomeSink(Protocol):
 
     def rejected(self, message_id: str, reason: str) -> None: ...
 
+    def failed(self, event_id: str, error: Exception) -> None: ...
+
 
 # SQS's longest visibility timeout: no retry can be put off for longer.
 MAX_VISIBILITY_SECONDS = 43200
@@ -224,6 +226,11 @@ class Worker:
             )
             self._delay(record, visibility)
             self.sink.retrying(queued.event.id, exc, visibility)
+            raise
+        except Exception as exc:
+            # Not a wait the worker planned (no backoff set): the record comes back after the
+            # queue's visibility timeout and, after maxReceiveCount, goes to the DLQ. Say why now.
+            self.sink.failed(queued.event.id, exc)
             raise
         replayed = isinstance(result, Replayed)
         applied = result.result if isinstance(result, Replayed) else result
