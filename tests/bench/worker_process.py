@@ -79,6 +79,14 @@ def main(argv: list[str]) -> int:
 
     in_handler = [0.0]
 
+    def delete(messages: list[Any], response: Any) -> None:
+        # On a thread of its own: what goes wrong here would otherwise vanish with the future.
+        try:
+            refused = delete_succeeded(sqs, os.environ["QUEUE_URL"], messages, response)
+        except (BotoCoreError, ClientError) as exc:
+            refused = [repr(exc)]
+        errors.extend(f"delete: {reason}" for reason in refused)
+
     def invoke(event: dict[str, Any]) -> Any:
         started = time.perf_counter()
         try:
@@ -115,7 +123,7 @@ def main(argv: list[str]) -> int:
             except Exception as exc:  # Lambda: a failed invocation returns the whole batch to the queue
                 errors.append(f"batch of {len(messages)}: {exc!r}")
                 continue
-            deletes.submit(delete_succeeded, poller.sqs, os.environ["QUEUE_URL"], messages, response)
+            deletes.submit(delete, messages, response)
             polling = time.perf_counter() - started
     if profile is not None:
         profile.disable()

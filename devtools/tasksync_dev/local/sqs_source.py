@@ -85,17 +85,20 @@ def failed_message_ids(response: Any, batch_ids: set[str]) -> set[str]:
     return failed
 
 
-def delete_succeeded(sqs: SQSClient, queue_url: str, messages: list[MessageTypeDef], response: Any) -> None:
+def delete_succeeded(sqs: SQSClient, queue_url: str, messages: list[MessageTypeDef], response: Any) -> list[str]:
     """Delete the records of an invocation that did not fail, by Lambda's rules for a
-    batch-item-failures answer (the failures stay in the queue, with the backoff the worker set)."""
+    batch-item-failures answer (the failures stay in the queue, with the backoff the worker set).
+    Returns what SQS refused to delete: those records come back after the visibility timeout."""
     failed = failed_message_ids(response, {message["MessageId"] for message in messages})
     done: list[DeleteMessageBatchRequestEntryTypeDef] = [
         {"Id": str(index), "ReceiptHandle": message["ReceiptHandle"]}
         for index, message in enumerate(messages)
         if message["MessageId"] not in failed
     ]
-    if done:
-        sqs.delete_message_batch(QueueUrl=queue_url, Entries=done)
+    if not done:
+        return []
+    answer = sqs.delete_message_batch(QueueUrl=queue_url, Entries=done)
+    return [f"{failure.get('Code')}: {failure.get('Message')}" for failure in answer.get("Failed") or []]
 
 
 def receive_batch(sqs: SQSClient, queue_url: str, wait_seconds: int = WAIT_SECONDS) -> list[MessageTypeDef]:
@@ -189,4 +192,6 @@ class SqsEventSource(BackgroundLoop):
         except Exception as exc:  # Lambda: a failed invocation returns the whole batch to the queue
             self._on_batch_error(exc, len(messages))
             return
-        delete_succeeded(self._sqs, self._queue_url, messages, response)
+        refused = delete_succeeded(self._sqs, self._queue_url, messages, response)
+        if refused:  # those records come back after the visibility timeout: late, so say so
+            self._on_poll_error(RuntimeError(f"SQS did not delete {len(refused)} handled records: {refused[:3]}"))
