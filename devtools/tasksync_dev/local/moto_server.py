@@ -25,6 +25,8 @@ from tasksync_dev.local.child_process import ChildServer
 # How often a waiting long poll looks again when nothing was sent, deleted or made visible
 # (visibility also ends by the clock, which tells nobody).
 LONG_POLL_TICK = 0.05
+# How long a queue's computed attributes (their approximate counts) are reused when nothing changed.
+ATTRIBUTES_FRESH = 0.05
 
 
 class MotoServer(ChildServer):
@@ -54,6 +56,19 @@ def _read_the_clock_cheaply() -> None:
         return time.time() * 1000.0 if dt is None else unix_time_millis(dt)
 
     sqs_models.unix_time, sqs_models.unix_time_millis = now, now_millis
+
+
+def _list_moto_modules_once() -> None:
+    """Give moto's request router the list of its own modules once, not on every request.
+
+    moto's server finds the backend for each request under one global lock, and on the way it
+    lists moto's package directory and stats each of its ~150 entries: in the burst benchmark
+    half of the moto server's request threads were waiting on that lock. The list is fixed
+    while the server runs.
+    """
+    backends: Any = importlib.import_module("moto.backends")  # a dev dependency: only here
+    modules = tuple(backends.list_of_moto_modules())
+    backends.list_of_moto_modules = lambda: modules
 
 
 def _one_change_at_a_time() -> None:
@@ -93,7 +108,26 @@ def _one_change_at_a_time() -> None:
     models.Queue.add_message = one_at_a_time(models.Queue.add_message)
     models.Queue.delete_message = one_at_a_time(models.Queue.delete_message)
     models.SQSBackend.change_message_visibility = one_at_a_time(models.SQSBackend.change_message_visibility)
+    models.SQSBackend.set_queue_attributes = one_at_a_time(models.SQSBackend.set_queue_attributes)
     receive = models.SQSBackend.receive_message
+
+    # moto computes a queue's attributes (three scans of every queued message, for the
+    # approximate counts) each time it looks one up: several times per message sent (is
+    # deduplication content-based?) and per message received (its retention period). With a
+    # thousand messages queued that was most of moto's CPU, on cores the workers share. The
+    # attributes are computed again only after a change to a queue, or after ATTRIBUTES_FRESH
+    # seconds (visibility and delays also end by the clock): the counts are approximate in SQS.
+    computed = models.Queue.attributes.fget
+
+    def attributes(queue: Any) -> dict[str, Any]:
+        now = time.monotonic()
+        known = getattr(queue, "_tasksync_attributes", None)
+        if known is None or known[0] != changes[0] or now - known[1] > ATTRIBUTES_FRESH:
+            known = (changes[0], now, computed(queue))
+            queue._tasksync_attributes = known
+        return dict(known[2])
+
+    models.Queue.attributes = property(attributes)
 
     def receive_message(backend: Any, queue_name: str, count: int, wait_seconds: int, *args: Any, **kwargs: Any) -> Any:
         deadline = time.monotonic() + int(wait_seconds or 0)
@@ -102,6 +136,9 @@ def _one_change_at_a_time() -> None:
                 seen = changes[0]
             with queue_state:
                 found = receive(backend, queue_name, count, 0, *args, **kwargs)
+            if found:  # received messages are in flight now: the counts changed
+                with news:
+                    changes[0] += 1
             left = deadline - time.monotonic()
             if found or left <= 0:
                 return found
@@ -116,6 +153,7 @@ def main(argv: list[str]) -> None:
     # werkzeug logs a line per request (one per SQS poll): tens of thousands in a chaos run.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     _read_the_clock_cheaply()
+    _list_moto_modules_once()
     _one_change_at_a_time()
     from moto.server import main as serve  # noqa: PLC0415 - a dev dependency, only here
 
