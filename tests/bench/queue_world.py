@@ -19,6 +19,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -43,6 +44,7 @@ REQUESTS_PER_SECOND = 38
 # What the workers run with: the defaults a deployment gets.
 PARALLEL_TASKS = WorkerSettings.model_fields["parallel_tasks"].default
 SETTLE_SECONDS = WorkerSettings.model_fields["settle_seconds"].default
+SEND_BATCH = 10  # SendMessageBatch's most
 
 
 @contextlib.contextmanager
@@ -79,11 +81,18 @@ class QueueWorld:
     environment: dict[str, str]
     logs: Path
 
-    def enqueue(self, events: Iterable[dict[str, Any]]) -> int:
-        report = EventQueue(self.sqs, self.queue_url).enqueue_many(QueuedEvent.from_raw(e) for e in events)
-        if report.failures:
-            raise RuntimeError(f"enqueue failed: {report.failures[:3]}")
-        return len(report.sent)
+    def enqueue(self, events: Iterable[dict[str, Any]], *, senders: int = 1) -> int:
+        """Queue the events, in order, or with ``senders`` > 1 as that many receivers at once
+        (batches of 10 each): Close delivers webhooks concurrently, and each receiver
+        invocation sends its own. Order then holds only between calls, not within one."""
+        queued = [QueuedEvent.from_raw(e) for e in events]
+        chunks = [queued[n : n + SEND_BATCH] for n in range(0, len(queued), SEND_BATCH)] if senders > 1 else [queued]
+        with ThreadPoolExecutor(max_workers=max(1, senders), thread_name_prefix="receiver") as pool:
+            reports = list(pool.map(EventQueue(self.sqs, self.queue_url).enqueue_many, chunks))
+        failures = [failure for report in reports for failure in report.failures]
+        if failures:
+            raise RuntimeError(f"enqueue failed: {failures[:3]}")
+        return sum(len(report.sent) for report in reports)
 
     def start_workers(self, count: int) -> WorkerFleet:
         fleet = WorkerFleet()
