@@ -199,3 +199,20 @@ def test_the_moto_server_loses_no_delivery_when_receives_deletes_and_visibility_
         thread.join()
     assert errors == []
     assert handled == {str(g): [f"{g}:{n}" for n in range(per_group)] for g in range(groups)}
+
+
+def test_the_moto_server_hands_out_a_fifo_group_in_order_after_its_visibility_ends(queues: Queues) -> None:
+    # Two messages of one group received together and never deleted come back together once
+    # their visibility ends: SQS hands out the older one first. moto dropped each from its
+    # in-flight set only as its scan reached it, so the older one still saw the newer one in
+    # flight, was skipped, and the newer one came first.
+    client, url = queues.client, queues.events_url
+    for n in (1, 2):
+        client.send_message(
+            QueueUrl=url, MessageBody=f"m{n}", MessageGroupId="task_1", MessageDeduplicationId=f"ev_{n}"
+        )
+    both = client.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=1)["Messages"]
+    assert [m["Body"] for m in both] == ["m1", "m2"]
+    time.sleep(1.5)  # the visibility timeout itself is what is under test
+    [first] = client.receive_message(QueueUrl=url, MaxNumberOfMessages=1, WaitTimeSeconds=1)["Messages"]
+    assert first["Body"] == "m1"

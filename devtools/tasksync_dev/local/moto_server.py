@@ -71,6 +71,18 @@ def _list_moto_modules_once() -> None:
     backends.list_of_moto_modules = lambda: modules
 
 
+def _release_returned(queue: Any) -> None:
+    """Take every message whose visibility has ended out of the queue's in-flight set.
+
+    moto does this only as its receive scan reaches each message, after it has looked at the
+    message's group: of two messages of one group that come back together, the older one still
+    saw the newer one in flight and was skipped, so the newer one was handed out first. SQS
+    keeps a group in order.
+    """
+    for message in [message for message in queue.pending_messages if message.visible]:
+        queue.pending_messages.discard(message)
+
+
 def _one_change_at_a_time() -> None:
     """Serialise what moto's SQS changes in a queue, and answer a long poll as SQS does.
 
@@ -135,6 +147,7 @@ def _one_change_at_a_time() -> None:
             with news:
                 seen = changes[0]
             with queue_state:
+                _release_returned(backend.get_queue(queue_name))
                 found = receive(backend, queue_name, count, 0, *args, **kwargs)
             if found:  # received messages are in flight now: the counts changed
                 with news:
