@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import boto3
 
 from tasksync.config import WorkerSettings
-from tasksync.dal.queue import EventQueue
+from tasksync.dal.queue import MAX_BATCH_ENTRIES, EventQueue
 from tasksync.models.queue import QueuedEvent
 from tasksync_dev.local.template import create_queues
 from tests.bench.moto_fifo import FifoGroupingMotoServer
@@ -44,7 +44,6 @@ REQUESTS_PER_SECOND = 38
 # What the workers run with: the defaults a deployment gets.
 PARALLEL_TASKS = WorkerSettings.model_fields["parallel_tasks"].default
 SETTLE_SECONDS = WorkerSettings.model_fields["settle_seconds"].default
-SEND_BATCH = 10  # SendMessageBatch's most
 
 
 @contextlib.contextmanager
@@ -86,7 +85,8 @@ class QueueWorld:
         (batches of 10 each): Close delivers webhooks concurrently, and each receiver
         invocation sends its own. Order then holds only between calls, not within one."""
         queued = [QueuedEvent.from_raw(e) for e in events]
-        chunks = [queued[n : n + SEND_BATCH] for n in range(0, len(queued), SEND_BATCH)] if senders > 1 else [queued]
+        step = MAX_BATCH_ENTRIES if senders > 1 else max(1, len(queued))
+        chunks = [queued[n : n + step] for n in range(0, len(queued), step)]
         with ThreadPoolExecutor(max_workers=max(1, senders), thread_name_prefix="receiver") as pool:
             reports = list(pool.map(EventQueue(self.sqs, self.queue_url).enqueue_many, chunks))
         failures = [failure for report in reports for failure in report.failures]

@@ -43,7 +43,6 @@ class Poller:
     """
 
     def __init__(self, sqs_client: Any, queue_url: str, region: str, errors: list[str]) -> None:
-        self.sqs = sqs_client
         self.batches: queue.Queue[list[Any]] = queue.Queue(maxsize=1)
         self._receiver = boto3.client("sqs", endpoint_url=os.environ["AWS_ENDPOINT_URL_SQS"], region_name=region)
         self._queue_url = queue_url
