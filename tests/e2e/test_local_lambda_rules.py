@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from tasksync_dev.local.http_api import http_api_event
-from tasksync_dev.local.sqs_source import SqsEventSource, failed_message_ids
+from tasksync_dev.local.sqs_source import SqsEventSource, delete_succeeded, failed_message_ids, receive_batch
 from tests.support.aws import Queues
 from tests.support.local_runner import poll
 
@@ -133,3 +133,18 @@ def test_a_request_becomes_an_http_api_v2_event() -> None:
         route_key="POST /webhooks/close",
     )
     assert (text["isBase64Encoded"], text["body"]) == (False, '{"a": 1}')
+
+
+def test_a_delete_sqs_refuses_is_reported_not_dropped(queues: Queues) -> None:
+    # The record comes back after the visibility timeout, its task's later events behind it:
+    # late, so the event source says so.
+    queues.client.send_message(
+        QueueUrl=queues.events_url, MessageBody="task_a", MessageGroupId="task_a", MessageDeduplicationId="a1"
+    )
+    [message] = receive_batch(queues.client, queues.events_url)
+    stale = message.copy()
+    stale["ReceiptHandle"] = "not-a-receipt-handle"
+    refused = delete_succeeded(queues.client, queues.events_url, [stale], {"batchItemFailures": []})
+    assert len(refused) == 1
+    assert refused[0].startswith("ReceiptHandleIsInvalid")
+    assert delete_succeeded(queues.client, queues.events_url, [message], {"batchItemFailures": []}) == []
