@@ -87,7 +87,7 @@ class CapacityMeter:
     """
 
     WRITES = frozenset({"PutItem", "UpdateItem", "DeleteItem"})
-    READS = frozenset({"GetItem", "Query", "Scan"})
+    READS = frozenset({"GetItem", "Query", "Scan"})  # BatchGetItem: per key, below
 
     def __init__(self, client: DynamoDBClient) -> None:
         self.read_units = 0.0
@@ -105,6 +105,9 @@ class CapacityMeter:
             self.write_units += 1
         elif name in self.READS:
             self.read_units += 1 if params.get("ConsistentRead") else 0.5
+        elif name == "BatchGetItem":
+            for table in params.get("RequestItems", {}).values():
+                self.read_units += len(table.get("Keys", [])) * (1 if table.get("ConsistentRead") else 0.5)
         elif name == "TransactWriteItems":
             self.write_units += 2 * len(params.get("TransactItems", []))
         elif name == "TransactGetItems":

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 
+from tasksync.dal.read_ahead import LinksReadAhead
 from tasksync.errors import ConcurrentUpdate
 from tasksync.models.link import LinkState, TaskLink
 
@@ -23,10 +24,16 @@ class InMemoryLinkStore:
         self.claims: dict[str, str] = {}  # ChartMogul task uuid -> Close task id
         self.hints: dict[str, tuple[str, str]] = {}  # Close task id -> (completed_at, activity date)
         self.writes = 0
+        self.ahead = LinksReadAhead()
 
     # ------------------------------------------------------------------ reads
+    def read_ahead(self, close_task_ids: Sequence[str]) -> None:
+        """As the DynamoDB store: the links as they are now, each answering one ``get``."""
+        self.ahead.replace({task_id: self.links.get(task_id) for task_id in close_task_ids})
+
     def get(self, close_task_id: str) -> TaskLink | None:
-        return self.links.get(close_task_id)
+        read, link = self.ahead.take(close_task_id)
+        return link if read else self.links.get(close_task_id)
 
     def claimed_by(self, cm_task_uuid: str) -> str | None:
         return self.claims.get(cm_task_uuid)
@@ -36,6 +43,7 @@ class InMemoryLinkStore:
 
     # ------------------------------------------------------------------ writes
     def _check(self, previous: TaskLink | None, link: TaskLink) -> TaskLink:
+        self.ahead.drop(link.close_task_id)
         stored = self.links.get(link.close_task_id)
         if previous is None and stored is not None:
             raise ConcurrentUpdate(f"task link {link.close_task_id} exists already")

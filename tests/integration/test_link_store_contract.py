@@ -8,6 +8,7 @@ forward.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -107,3 +108,43 @@ def test_completion_hints_only_move_forward(store: LinkStore) -> None:
     assert store.completion_hint("task_1") == "2025-01-02T00:00:00Z"
     store.forget_completion("task_1", "2025-01-02")
     assert store.completion_hint("task_1") is None
+
+
+def _another_process(store: LinkStore) -> LinkStore:
+    """A second store on the same data, as another process (the reconciler, a CLI) holds it."""
+    if isinstance(store, InMemoryLinkStore):
+        other = InMemoryLinkStore()
+        other.links, other.claims, other.hints = store.links, store.claims, store.hints
+        return other
+    assert isinstance(store, TaskLinkStore)
+    return TaskLinkStore(store.client, store.table_name)
+
+
+def test_a_link_read_ahead_answers_the_next_read_once(store: LinkStore) -> None:
+    """A batch's links are read in one go; each answers its task's next read only, so a later
+    read in the same batch sees what was written since, by anyone."""
+    first = store.save(None, TaskLink.unseen("task_1"))
+    store.read_ahead(["task_1", "task_2"])
+    moved = _another_process(store).save(first, replace(first, parked_reason="moved on"))
+    assert store.get("task_1") == first  # as it was when the batch read it
+    assert store.get("task_2") is None
+    assert store.get("task_1") == moved
+    assert store.get("task_2") is None
+
+
+def test_a_write_drops_what_was_read_ahead_of_its_link(store: LinkStore) -> None:
+    store.read_ahead(["task_1", "task_2"])
+    written = store.save(None, TaskLink.unseen("task_1"))
+    assert store.get("task_1") == written
+
+
+def test_a_link_read_ahead_stays_guarded_by_its_rev(store: LinkStore) -> None:
+    """What was read ahead is as good as any read: a write based on it fails once the link
+    has changed since."""
+    store.save(None, TaskLink.unseen("task_1"))
+    store.read_ahead(["task_1", "task_2"])
+    ahead = store.get("task_1")
+    assert ahead is not None
+    store.save(store.get("task_1"), replace(ahead, parked_reason="someone else"))
+    with pytest.raises(ConcurrentUpdate):
+        store.save(ahead, replace(ahead, parked_reason="late"))

@@ -144,3 +144,30 @@ def test_a_change_back_from_its_wait_goes_out_as_close_has_it_now(stack: Stack) 
     assert len(tail) == 1
     assert stack.run_worker(worker, tail)["batchItemFailures"] == []
     assert [c.method for c in stack.chartmogul.calls] == ["PATCH"]
+
+
+def test_a_batch_reads_the_links_of_its_tasks_in_one_request(stack: Stack) -> None:
+    """Each record used to read its task's link with a GetItem of its own, one round trip on
+    every record's path; the batch now reads them all with one BatchGetItem, and the tasks end
+    the same."""
+    first = len(stack.close.events)
+    for n in range(5):
+        stack.close.create_task(lead_id=F1_LEAD, text=f"Task {n}", assigned_to=F1_USER, date="2025-03-01")
+    _enqueue(stack, stack.close.events[first:])
+    worker = load_handler("worker")
+    calls: list[tuple[str, str]] = []
+
+    def record(model: Any, params: dict[str, Any], **_: Any) -> None:
+        keys = [params.get("Key", {})] if "Key" in params else []
+        keys += [k for table in params.get("RequestItems", {}).values() for k in table.get("Keys", [])]
+        calls.extend((model.name, str(key.get("pk", {}).get("S", ""))) for key in keys)
+
+    worker.get_worker().engine.links.client.meta.events.register("provide-client-params.dynamodb", record)
+    batches = 0
+    while messages := stack.receive():
+        batches += 1
+        assert stack.run_worker(worker, messages)["batchItemFailures"] == []
+    link_reads = [(name, pk) for name, pk in calls if pk.startswith("task#") and name.endswith("GetItem")]
+    assert {name for name, _ in link_reads} == {"BatchGetItem"}
+    assert len(link_reads) == 5  # each task's link once, in the batches' requests
+    assert len(stack.chartmogul.live_tasks()) == 5

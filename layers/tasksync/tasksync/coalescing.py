@@ -116,6 +116,12 @@ class BatchPlan:
             for r in records
         )
 
+    @property
+    def task_ids(self) -> list[str]:
+        """The Close tasks the batch's readable records name, in batch order, each once."""
+        events = (record.queued.event for record in self.records.values() if record.queued is not None)
+        return list(dict.fromkeys(event.close_task_id for event in events if event.close_task_id))
+
     def run_of(self, message_id: str) -> Run | None:
         return self._runs.get(message_id)
 

@@ -165,6 +165,11 @@ class LinkStore(Protocol):
 
     def get(self, close_task_id: str) -> TaskLink | None: ...
 
+    def read_ahead(self, close_task_ids: Sequence[str]) -> None:
+        """Read these tasks' links now, in one go: each task's next ``get`` may be answered
+        from that read (writes stay conditional on it, so it is as safe as any read)."""
+        ...
+
     def claimed_by(self, cm_task_uuid: str) -> str | None:
         """The Close task that owns a ChartMogul task, if any."""
         ...

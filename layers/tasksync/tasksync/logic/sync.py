@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
@@ -63,6 +63,10 @@ class TaskSync:
         )
 
     # ================================================================== entry point
+    def read_ahead(self, task_ids: Sequence[str]) -> None:
+        """The tasks of a batch about to be applied: their links are read in one go."""
+        self.links.read_ahead(task_ids)
+
     def apply(self, event: CloseEvent, *, settle: bool = False, current: bool = False) -> ApplyResult:
         """Apply one event; report what was done and how many calls each API took.
 
