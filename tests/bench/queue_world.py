@@ -29,6 +29,7 @@ import boto3
 from tasksync.config import WorkerSettings
 from tasksync.dal.queue import MAX_BATCH_ENTRIES, EventQueue
 from tasksync.models.queue import QueuedEvent
+from tasksync_dev.local.sqs_source import queue_counts
 from tasksync_dev.local.template import create_queues
 from tests.bench.moto_fifo import FifoGroupingMotoServer
 from tests.bench.world import Backends
@@ -117,11 +118,7 @@ class QueueWorld:
         return fleet
 
     def depth(self) -> int:
-        attributes = self.sqs.get_queue_attributes(
-            QueueUrl=self.queue_url,
-            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-        )["Attributes"]
-        return int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])
+        return sum(queue_counts(self.sqs, self.queue_url))
 
 
 @contextlib.contextmanager

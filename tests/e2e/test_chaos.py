@@ -36,6 +36,7 @@ import boto3
 import pytest
 
 from tasksync_dev.local.options import FAKE_AWS_CREDENTIALS
+from tasksync_dev.local.sqs_source import queue_counts
 from tasksync_dev.local.stack import LocalStack
 from tasksync_dev.sandbox.chartmogul import ChartMogulSimulator
 from tasksync_dev.sandbox.close import CloseSimulator
@@ -108,11 +109,7 @@ def queue_depth(stack: LocalStack, queue_url: str) -> int:
         aws_secret_access_key=FAKE_AWS_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
         aws_session_token=FAKE_AWS_CREDENTIALS["AWS_SESSION_TOKEN"],
     )
-    attributes = sqs.get_queue_attributes(
-        QueueUrl=queue_url,
-        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-    )["Attributes"]
-    return sum(int(value) for value in attributes.values())
+    return sum(queue_counts(sqs, queue_url))
 
 
 def dead_letters(stack: LocalStack) -> int:

@@ -12,7 +12,13 @@ from urllib.parse import urlsplit
 import pytest
 
 from tasksync_dev.local.http_api import http_api_event
-from tasksync_dev.local.sqs_source import SqsEventSource, delete_succeeded, failed_message_ids, receive_batch
+from tasksync_dev.local.sqs_source import (
+    SqsEventSource,
+    delete_succeeded,
+    failed_message_ids,
+    queue_counts,
+    receive_batch,
+)
 from tests.support.aws import Queues
 from tests.support.local_runner import poll
 
@@ -33,11 +39,7 @@ def _event_source(
 
 def _queue_counts(queues: Queues) -> tuple[int, int]:
     """(visible, in flight) messages of the event queue."""
-    attributes = queues.client.get_queue_attributes(
-        QueueUrl=queues.events_url,
-        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-    )["Attributes"]
-    return int(attributes["ApproximateNumberOfMessages"]), int(attributes["ApproximateNumberOfMessagesNotVisible"])
+    return queue_counts(queues.client, queues.events_url)
 
 
 def test_the_poller_deletes_the_records_that_succeeded_and_leaves_the_failures(queues: Queues) -> None:

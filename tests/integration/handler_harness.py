@@ -19,7 +19,7 @@ from aws_lambda_powertools.utilities import parameters
 from tasksync.dal.aws import forget_clients
 from tasksync.dal.links import TaskLinkStore
 from tasksync.logic.signature import sign
-from tasksync_dev.local.sqs_source import invoke_batch
+from tasksync_dev.local.sqs_source import invoke_batch, queue_arn, queue_counts
 from tasksync_dev.sandbox.chartmogul import ChartMogulSimulator
 from tasksync_dev.sandbox.close import CloseSimulator
 from tests.support.handlers import lambda_context, load_event, load_handler, repo_path
@@ -55,18 +55,10 @@ class Stack:
         return list(self.sqs.receive_message(**kwargs).get("Messages", []))
 
     def depth(self, url: str) -> int:
-        attributes = self.sqs.get_queue_attributes(
-            QueueUrl=url,
-            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-        )["Attributes"]
-        return int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])
+        return sum(queue_counts(self.sqs, url))
 
     def queue_arn(self) -> str:
-        return str(
-            self.sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])["Attributes"][
-                "QueueArn"
-            ]
-        )
+        return queue_arn(self.sqs, self.queue_url)
 
     def run_worker(self, worker: ModuleType, messages: list[dict[str, Any]]) -> dict[str, Any]:
         """What Lambda's poller does: invoke, then delete the records that did not fail."""

@@ -113,6 +113,15 @@ def receive_batch(sqs: SQSClient, queue_url: str, wait_seconds: int = WAIT_SECON
     return list(answer.get("Messages") or [])
 
 
+def queue_counts(sqs: SQSClient, queue_url: str) -> tuple[int, int]:
+    """(visible, in flight): the queue's approximate message counts, as SQS reports them."""
+    attributes = sqs.get_queue_attributes(
+        QueueUrl=queue_url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    return int(attributes["ApproximateNumberOfMessages"]), int(attributes["ApproximateNumberOfMessagesNotVisible"])
+
+
 def queue_arn(sqs: SQSClient, queue_url: str) -> str:
     """The ARN Lambda puts in each record's ``eventSourceARN``."""
     return sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]

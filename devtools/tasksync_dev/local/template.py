@@ -20,6 +20,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict
 
+from tasksync_dev.local.sqs_source import queue_arn
+
 if TYPE_CHECKING:
     from mypy_boto3_secretsmanager import SecretsManagerClient
     from mypy_boto3_sqs import SQSClient
@@ -286,9 +288,7 @@ def create_queues(sqs_client: SQSClient, prefix: str, template: Mapping[str, Any
         redrive = definition["redrive"]
         if redrive is not None:
             dlq_url = create(redrive["dead_letter_queue"], (*chain, logical_id))
-            dlq_arn = sqs_client.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"][
-                "QueueArn"
-            ]
+            dlq_arn = queue_arn(sqs_client, dlq_url)
             attributes["RedrivePolicy"] = json.dumps(
                 {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": redrive["max_receive_count"]}
             )
