@@ -29,7 +29,8 @@ class InMemoryLinkStore:
     # ------------------------------------------------------------------ reads
     def read_ahead(self, close_task_ids: Sequence[str]) -> None:
         """As the DynamoDB store: the links as they are now, each answering one ``get``."""
-        self.ahead.replace({task_id: self.links.get(task_id) for task_id in close_task_ids})
+        ids = list(dict.fromkeys(close_task_ids))
+        self.ahead.replace({task_id: self.links.get(task_id) for task_id in ids} if len(ids) >= 2 else {})
 
     def get(self, close_task_id: str) -> TaskLink | None:
         read, link = self.ahead.take(close_task_id)

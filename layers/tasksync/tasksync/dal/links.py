@@ -146,32 +146,37 @@ class TaskLinkStore:
     # ------------------------------------------------------------------ reads
     def read_ahead(self, close_task_ids: Sequence[str]) -> None:
         """Read the links of the tasks a batch is about to apply in one consistent BatchGetItem
-        instead of a GetItem each (one round trip on every record's path fewer); each task's
-        next ``get`` is answered from it, once.
+        instead of a GetItem each (one round trip fewer on every record's path); each task's
+        next ``get``, if it comes within `read_ahead.MAX_AGE_SECONDS`, is answered from it, once.
 
-        As good as a GetItem at this moment: every write is still conditional on the ``rev``
-        read, so a link another process changed since fails the write (ConcurrentUpdate, the
-        record is retried) as it would after any read. A task's later reads in the batch ask
-        DynamoDB again: they must see the writes of its own earlier records.
+        Every write stays conditional on the ``rev`` read, so a link another process changed
+        since fails the link write (ConcurrentUpdate, the record is retried) as after any read;
+        the age limit keeps the read as recent as the record's own read would have been. A
+        task's later reads in the batch ask DynamoDB again: they must see the writes of its own
+        earlier records.
         """
         ids = list(dict.fromkeys(close_task_ids))
-        if len(ids) < 2:  # nothing to save on
-            self._ahead.replace({})
-            return
-        keys = [_key(task_id) for task_id in ids]
-        try:
-            items, _, left = self._batch_get(keys, consistent=True)
-        except (BotoCoreError, ClientError):
-            # Only a shortcut: each record's own read asks again and meets the error where
-            # the worker handles it.
-            self._ahead.replace({})
-            return
-        unread = {str(key["pk"]["S"]) for key in left}
-        ahead: dict[str, TaskLink | None] = {task_id: None for task_id in ids if f"task#{task_id}" not in unread}
-        for item in items:
-            link = _from_item(item)
-            ahead[link.close_task_id] = link
-        self._ahead.replace(ahead)
+        read_at = self._ahead.now()
+        ahead: dict[str, TaskLink | None] = {}
+        if len(ids) >= 2:  # one task: nothing to save on
+            try:
+                # One attempt: a key left unprocessed is read on its own when its record comes.
+                items, _, left = self._batch_get([_key(task_id) for task_id in ids], consistent=True, attempts=1)
+            except (BotoCoreError, ClientError):
+                # Only a shortcut: each record's own read asks again and meets the error where
+                # the worker handles it.
+                items, left = [], [_key(task_id) for task_id in ids]
+            unread = {str(key["pk"]["S"]) for key in left}
+            ahead = {task_id: None for task_id in ids if f"task#{task_id}" not in unread}
+            for item in items:
+                task_id = str(item["pk"]["S"]).removeprefix("task#")
+                try:
+                    ahead[task_id] = _from_item(item)
+                except (KeyError, TypeError, ValueError):
+                    # An item this code cannot read fails its own record when that reads it,
+                    # not the whole batch here.
+                    del ahead[task_id]
+        self._ahead.replace(ahead, read_at=read_at)
 
     def get(self, close_task_id: str) -> TaskLink | None:
         read, link = self._ahead.take(close_task_id)
@@ -379,14 +384,14 @@ class TaskLinkStore:
         return marks
 
     def _batch_get(
-        self, keys: list[dict[str, Any]], *, consistent: bool
+        self, keys: list[dict[str, Any]], *, consistent: bool, attempts: int = 3
     ) -> tuple[list[dict[str, Any]], float, list[dict[str, Any]]]:
         """The items of ``keys`` (absent ones are left out), the read units spent, and the keys
-        DynamoDB still left unprocessed (throttling) after a few attempts."""
+        DynamoDB still left unprocessed (throttling) after ``attempts`` requests."""
         items: list[dict[str, Any]] = []
         read_units = 0.0
         request: dict[str, Any] = {self.table_name: {"Keys": keys, "ConsistentRead": consistent}}
-        for _ in range(_BATCH_GET_ATTEMPTS):
+        for _ in range(attempts):
             if not keys:
                 break
             self.reads += 1
@@ -400,7 +405,6 @@ class TaskLinkStore:
 
 # One BatchGetItem takes at most 100 keys: a 50-event page's tasks plus their completion hints.
 _BATCH_GET_MAX_KEYS = 100
-_BATCH_GET_ATTEMPTS = 3
 
 
 __all__ = ["AppliedMarks", "LinkState", "LinksReadAhead", "TaskLink", "TaskLinkStore"]

@@ -166,8 +166,8 @@ class LinkStore(Protocol):
     def get(self, close_task_id: str) -> TaskLink | None: ...
 
     def read_ahead(self, close_task_ids: Sequence[str]) -> None:
-        """Read these tasks' links now, in one go: each task's next ``get`` may be answered
-        from that read (writes stay conditional on it, so it is as safe as any read)."""
+        """Read these tasks' links now, in one go: each task's next ``get``, if it comes soon,
+        may be answered from that read (link writes stay conditional on it)."""
         ...
 
     def claimed_by(self, cm_task_uuid: str) -> str | None:
