@@ -121,7 +121,7 @@ def test_requests_sent_as_late_as_allowed_leave_room_for_delivery_jitter(process
     delay that varies (a descheduled thread, the network). Sent as late as the grace allows and
     delayed by up to 12 ms more than its neighbours, no sliding second may count 41: with a grace
     of (40 - r)/r (52 ms at 38/s) the slots of 1.053 s fit in one second and any jitter makes a
-    41st, which the bench's five processes met about once in three runs."""
+    41st, which the bench's five processes met in two of three full runs."""
     clock = FakeClock()
     schedule = MemorySchedule()
     pacers = [pacer_on(schedule, clock) for _ in range(processes)]

@@ -121,7 +121,9 @@ class SharedPacer:
         # second come from slots within (1 + grace) seconds: at most r * (1 + grace) of them,
         # which this grace keeps within ChartMogul's limit, less half a slot: a request also
         # reaches ChartMogul after a delay that varies (network, a busy host), and without that
-        # margin any such jitter made a 41st. A later request takes a new slot.
+        # margin any such jitter made a 41st. A later request takes a new slot. Above 39.5/s
+        # there is no margin left to keep: the grace is then a floor of 5 ms, and a 429 (paced
+        # by its Retry-After) becomes likely.
         fitting = max(0.005, (ACCOUNT_LIMIT_PER_SECOND - DELIVERY_MARGIN_SLOTS - self.rate) / self.rate)
         self.grace = round((fitting if grace is None else grace) * _MICROS)
         self.max_held = block * (math.ceil(self.rate * self.period / _MICROS) + 1)
