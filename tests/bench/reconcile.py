@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from tasksync.catch_up import Budget
+from tasksync.config import ReconcilerSettings
 from tasksync.dal.checkpoints import CheckpointStore
 from tasksync.models.queue import EnqueueReport, QueuedEvent
 from tasksync.reconciler import Reconciler, ReconcileReport
@@ -61,8 +62,10 @@ def run(endpoint: str, *, events: int = 1000, missed_share: float = 0.05) -> Ben
     with backends(endpoint) as parts:
         world = make_world(parts.close, parts.chartmogul, parts.dynamodb, parts.state_table)
         queue = ListQueue()
+        settings = world.services.settings
+        assert isinstance(settings, ReconcilerSettings)  # the harness builds SyncSettings: both at once
         reconciler = Reconciler(
-            settings=world.services.settings,
+            settings=settings,
             close=world.services.close,
             links=world.links,
             checkpoints=CheckpointStore(parts.dynamodb, parts.state_table),
